@@ -1,0 +1,327 @@
+"""FeedRequests in, FetchResults out; the only module that does network.
+
+`fetch_all` downloads many feeds at once with one httpx.AsyncClient and yields each
+FetchResult as soon as that feed is done, so the caller can parse and store while the rest
+download. Concurrency is bounded overall (settings.concurrency) and per host name
+(settings.per_host). A feed's failure is a FetchResult with error_class/error_message set,
+never an exception: the names are httpx's exception class names (ConnectError, ReadTimeout,
+RemoteProtocolError, DecodingError, ...) or one of ours: InvalidURL, HTTPStatus, BodyTooLarge,
+TotalTimeout, TooManyRedirects, UnsupportedRedirect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+import aggregator
+
+from .models import FeedRequest, FetchResult, Settings
+
+log = logging.getLogger(__name__)
+
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+# Only what _Inflater can decode: we decompress ourselves (see _Inflater for why).
+ACCEPT_ENCODING = "gzip, deflate"
+MAX_REDIRECTS = 10
+#: Response headers kept in FetchResult.headers (validators, caching hints, Retry-After).
+KEPT_HEADERS = (
+    "cache-control", "content-location", "content-type", "date", "etag", "expires",
+    "last-modified", "retry-after"
+)  # fmt: skip
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_PERMANENT_STATUSES = frozenset({301, 308})
+
+
+async def fetch_all(
+    requests: Sequence[FeedRequest], settings: Settings, *, user_agent: str | None = None
+) -> AsyncIterator[FetchResult]:
+    """Fetch every request; yield one FetchResult per request, in order of completion.
+
+    Wrap in `contextlib.aclosing()` when you may stop iterating early: closing the generator
+    cancels the downloads still running and closes the HTTP client.
+    """
+    limiter = _Limiter(settings.concurrency, settings.per_host)
+    async with _make_client(settings, user_agent) as client:
+        tasks = [asyncio.create_task(_fetch_one(client, r, limiter, settings)) for r in requests]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                yield await next_done
+        finally:
+            # Reached on normal exit, on aclose() and on cancellation (Ctrl-C under
+            # asyncio.run): stop the stragglers before the client's connections close.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def fetch_sync(requests: Sequence[FeedRequest], settings: Settings, **kw: Any) -> list[FetchResult]:
+    """fetch_all for scripts and tests: results in order of completion, as a list."""
+
+    async def collect() -> list[FetchResult]:
+        return [result async for result in fetch_all(requests, settings, **kw)]
+
+    return asyncio.run(collect())
+
+
+def _make_client(settings: Settings, user_agent: str | None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        http1=True,
+        http2=False,
+        follow_redirects=False,  # _fetch_one follows them, to vet each hop (see there)
+        headers={
+            "User-Agent": user_agent or settings.user_agent or aggregator.USER_AGENT,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        },
+        timeout=httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=settings.total_timeout,
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.concurrency,
+            max_keepalive_connections=settings.concurrency,
+        ),
+    )
+
+
+class _Limiter:
+    """A slot = one of settings.per_host for the host, then one of settings.concurrency."""
+
+    def __init__(self, total: int, per_host: int) -> None:
+        self._total = asyncio.Semaphore(max(1, total))
+        self._per_host = max(1, per_host)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    @contextlib.asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        host_sem = self._hosts.setdefault(host, asyncio.Semaphore(self._per_host))
+        # Host first: 500 queued feeds of one host then hold at most per_host global
+        # slots, instead of filling all of them while waiting for their host.
+        async with host_sem, self._total:
+            yield
+
+
+class _Failure(Exception):
+    """A per-feed failure on its way to becoming FetchResult.error_class/error_message."""
+
+    def __init__(
+        self, error_class: str, message: str, status: int | None = None, headers: tuple = ()
+    ) -> None:
+        super().__init__(message)
+        self.error_class, self.message = error_class, message
+        self.status, self.headers = status, headers
+
+
+@dataclass(slots=True)
+class _Hop:
+    """One HTTP response on the way to the feed."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    location: str | None = None
+    body: bytes | None = None
+
+
+async def _fetch_one(
+    client: httpx.AsyncClient, request: FeedRequest, limiter: _Limiter, settings: Settings
+) -> FetchResult:
+    # Timed from the first request sent, not from the queue: a log saying "took 40 s" for
+    # a feed that waited 39 s behind its host's other feeds would mislead.
+    started, t0 = datetime.now(UTC), time.monotonic()
+    validators: dict[str, bytes] = {}
+    # Validators go back exactly as the server sent them (str -> the same bytes); httpx
+    # would otherwise refuse a non-ASCII value. They are sent on every hop, like httpx does.
+    if request.etag is not None:
+        validators["If-None-Match"] = request.etag.encode()
+    if request.last_modified is not None:
+        validators["If-Modified-Since"] = request.last_modified.encode()
+    statuses: list[int] = []
+    url: httpx.URL | None = None
+    # The deadline covers time spent holding a slot; waiting in the queue does not count.
+    budget = settings.total_timeout
+    try:
+        url = _http_url(request.url)
+        while True:
+            async with limiter.slot(url.host):
+                t_hop = time.monotonic()
+                if not statuses:
+                    started, t0 = datetime.now(UTC), t_hop
+                try:
+                    async with asyncio.timeout(max(budget, 0.0)):
+                        hop = await _get(client, url, validators, settings.max_body_bytes)
+                except TimeoutError:
+                    raise _Failure(
+                        "TotalTimeout",
+                        f"{url.host}: no complete response within {settings.total_timeout:g} s",
+                    ) from None
+                finally:
+                    budget -= time.monotonic() - t_hop
+            statuses.append(hop.status)
+            if hop.location is None:
+                break
+            if len(statuses) > MAX_REDIRECTS:
+                raise _Failure(
+                    "TooManyRedirects",
+                    f"{url.host}: more than {MAX_REDIRECTS} redirects, last to {hop.location}",
+                    hop.status,
+                    hop.headers,
+                )
+            url = _redirect_target(url, hop)
+    except _Failure as f:
+        error_class, message, status, headers = f.error_class, f.message, f.status, f.headers
+    except httpx.HTTPError as e:
+        where = url.host if url is not None else request.url
+        error_class, message = type(e).__name__, f"{where}: {e or type(e).__name__}"
+        status, headers = None, ()
+    except Exception as e:  # a bug or a library surprise: still only this feed's problem
+        log.warning("unexpected error fetching %s", request.url, exc_info=True)
+        error_class, message, status, headers = type(e).__name__, f"{request.url}: {e}", None, ()
+    else:
+        error_class = message = None
+        status, headers = hop.status, hop.headers
+        if hop.status >= 300 and hop.status != 304:
+            error_class, message = "HTTPStatus", f"HTTP {hop.status} {hop.reason}".rstrip()
+    ok = error_class is None
+    return FetchResult(
+        url=request.url,
+        final_url=str(url) if url is not None else request.url,
+        status=status,
+        started=started,
+        duration=time.monotonic() - t0,
+        content=hop.body if ok and status != 304 else None,
+        headers=headers,
+        not_modified=ok and status == 304,
+        # Only an all-permanent chain that ended in a usable answer may rewrite the feed
+        # URL: a temporary hop anywhere means the first URL is still the one to ask.
+        permanent_redirect=ok
+        and len(statuses) > 1
+        and all(s in _PERMANENT_STATUSES for s in statuses[:-1]),
+        error_class=error_class,
+        error_message=message,
+    )
+
+
+def _http_url(text: str) -> httpx.URL:
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as e:
+        raise _Failure("InvalidURL", f"{text!r}: {e}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise _Failure("InvalidURL", f"{text!r} is not an http(s) URL")
+    return url
+
+
+def _redirect_target(url: httpx.URL, hop: _Hop) -> httpx.URL:
+    assert hop.location is not None
+    try:
+        target = url.join(hop.location)
+    except httpx.InvalidURL as e:
+        raise _Failure("InvalidURL", f"redirect to {hop.location!r}: {e}", hop.status) from None
+    # Never follow a feed into file://, ftp://, data: ... (a hostile feed reading local files).
+    if target.scheme not in ("http", "https") or not target.host:
+        raise _Failure(
+            "UnsupportedRedirect",
+            f"{url.host}: refused redirect to {hop.location!r}",
+            hop.status,
+            hop.headers,
+        )
+    return target
+
+
+async def _get(
+    client: httpx.AsyncClient, url: httpx.URL, validators: dict[str, bytes], max_bytes: int
+) -> _Hop:
+    request = client.build_request("GET", url, headers=validators)
+    response = await client.send(request, stream=True)
+    try:
+        # The standard phrase when there is one: servers send "NOT FOUND", "Not found", ...
+        reason = httpx.codes.get_reason_phrase(response.status_code) or response.reason_phrase
+        hop = _Hop(response.status_code, reason, _kept_headers(response))
+        if hop.status in _REDIRECT_STATUSES and "location" in response.headers:
+            hop.location = response.headers["location"]
+        elif 200 <= hop.status < 300:
+            try:
+                hop.body = await _read_body(response, max_bytes, hop)
+            except httpx.HTTPError as e:  # a response arrived: keep its status and headers
+                message = f"{url.host}: {e or type(e).__name__}"
+                raise _Failure(type(e).__name__, message, hop.status, hop.headers) from e
+        return hop
+    finally:
+        # Closing a half-read stream drops the connection, so a refused body stops here.
+        await response.aclose()
+
+
+def _kept_headers(response: httpx.Response) -> tuple[tuple[str, str], ...]:
+    return tuple((k, response.headers[k]) for k in KEPT_HEADERS if k in response.headers)
+
+
+async def _read_body(response: httpx.Response, max_bytes: int, hop: _Hop) -> bytes:
+    def too_large(what: str) -> _Failure:
+        return _Failure("BodyTooLarge", f"{what} over {max_bytes} bytes", hop.status, hop.headers)
+
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(f"Content-Length {declared} is")
+    inflater = _Inflater(response.headers.get("content-encoding", ""))
+    body = bytearray()
+    async for raw in response.aiter_raw():
+        body += inflater.feed(raw, max_bytes - len(body) + 1)
+        if len(body) > max_bytes:
+            raise too_large("body is")
+    inflater.finish()
+    return bytes(body)
+
+
+class _Inflater:
+    """Content-Encoding gzip/deflate decoding with a size cap and an end-of-stream check.
+
+    Why not httpx's `aiter_bytes()`: its decoders (httpx 0.28) return a gzip stream cut
+    short as if it were complete, so a truncated feed would be stored with its new ETag, and
+    they inflate a whole network chunk at once (64 KiB of gzip bomb is ~64 MB). Here output
+    stops at the cap, and a stream without its end is a DecodingError.
+    """
+
+    def __init__(self, content_encoding: str) -> None:
+        codings = [c.strip().lower() for c in content_encoding.split(",")]
+        codings = [c for c in codings if c in ("gzip", "x-gzip", "deflate")]
+        if len(codings) > 1:
+            raise httpx.DecodingError(f"unsupported Content-Encoding {content_encoding!r}")
+        self._coding = codings[0] if codings else None
+        # wbits 47 accepts a gzip or zlib header; "deflate" is zlib-wrapped per RFC 9110,
+        # but some servers send it raw, so that case is retried with raw deflate.
+        self._zlib = zlib.decompressobj(47 if self._coding != "deflate" else zlib.MAX_WBITS)
+        self._fed = False
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        if self._coding is None:
+            return data
+        try:
+            out = self._zlib.decompress(data, limit)
+        except zlib.error as e:
+            if self._coding == "deflate" and not self._fed:
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._fed = True
+                return self.feed(data, limit)
+            raise httpx.DecodingError(f"{self._coding} body: {e}") from None
+        self._fed = True
+        return out
+
+    def finish(self) -> None:
+        if self._coding is not None and self._fed and not self._zlib.eof:
+            raise httpx.DecodingError(f"{self._coding} body ends before its end-of-stream mark")
