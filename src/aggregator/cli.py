@@ -1,0 +1,244 @@
+"""Command line in, calls to update/store/web out: parses arguments, prints results, nothing more.
+
+Exit codes: 0 success; 1 an error stopped the command (bad feeds.yaml, unusable database);
+2 bad command-line usage; 3 the fetch ran but one or more feeds failed (the others were stored).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import load_config
+from .errors import AggregatorError
+from .models import Config
+from .store import Store
+from .update import FeedOutcome, UpdateSummary, update
+
+EXIT_FEEDS_FAILED = 3
+
+
+class _Group(click.Group):
+    """Turns every AggregatorError into one clear line and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except AggregatorError as e:
+            raise click.ClickException(str(e)) from e
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aggregator")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default="feeds.yaml",
+    show_default=True,
+    envvar="AGGREGATOR_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="The feeds.yaml to use.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log each feed's problems to stderr.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
+    """Follow one story across many outlets: feeds → SQLite → Datasette."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = config_path
+
+
+def _config(ctx: click.Context) -> Config:
+    return load_config(ctx.find_root().obj)
+
+
+@cli.command()
+@click.argument("path", default="feeds.yaml", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: str, force: bool) -> None:
+    """Write a starter feeds.yaml (Russia–Ukraine war coverage) to PATH."""
+    from .demo import starter_text
+
+    if os.path.exists(path) and not force:
+        raise click.ClickException(f"{path} exists; use --force to overwrite it")
+    Path(path).write_text(starter_text(), encoding="utf-8")
+    click.echo(f"Wrote {path}. Edit it, then run: aggregator -c {path} fetch")
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@click.pass_context
+def fetch(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> None:
+    """Fetch all enabled feeds, or those named by URL, title or outlet."""
+    config = _config(ctx)
+    with Store(config.database_path) as store:
+        summary = _run_update(config, store, names, quiet=quiet)
+    if not quiet:
+        _print_summary(summary, config.database_path)
+    if summary.failed:
+        ctx.exit(EXIT_FEEDS_FAILED)
+
+
+def _run_update(
+    config: Config, store: Store, names: Sequence[str], *, quiet: bool
+) -> UpdateSummary:
+    """Run one update with a rich progress bar when stderr is a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return update(config, store, names=names)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    total = sum(1 for f in config.feeds if f.enabled) if not names else None
+    with Progress(
+        TextColumn("fetching"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("fetch", total=total, last="")
+
+        def advance(outcome: FeedOutcome) -> None:
+            progress.update(task, advance=1, last=f"{outcome.outcome}: {outcome.url}"[:60])
+
+        return update(config, store, names=names, on_outcome=advance)
+
+
+def _print_summary(summary: UpdateSummary, database: str) -> None:
+    click.echo(
+        f"{len(summary.outcomes)} feeds: {summary.count('ok')} ok, "
+        f"{summary.count('not_modified')} not modified, {summary.count('unchanged')} unchanged, "
+        f"{len(summary.failed)} failed; {summary.new} new articles, {summary.updated} updated "
+        f"→ {database}"
+    )
+    for outcome in summary.failed:
+        click.echo(f"  FAILED {outcome.url}: {outcome.error}", err=True)
+
+
+@cli.command()
+@click.argument("database", required=False, type=click.Path(dir_okay=False))
+@click.option("--host", default=None, help="Interface to bind [default: settings.host]")
+@click.option("-p", "--port", type=int, default=None, help="Port [default: settings.port]")
+@click.pass_context
+def serve(ctx: click.Context, database: str | None, host: str | None, port: int | None) -> None:
+    """Browse the database in Datasette (defaults from feeds.yaml)."""
+    from .web import serve as serve_datasette
+
+    if database is None or host is None or port is None:
+        config = _config(ctx)
+        database = database or config.database_path
+        host = host or config.settings.host
+        port = port or config.settings.port
+    if not os.path.exists(database):
+        raise click.ClickException(f"{database} does not exist; run `aggregator fetch` first")
+    Store(database).close()  # bring an older database's schema up to date first
+    click.echo(f"Datasette on http://{host}:{port}/ (Ctrl-C to stop)")
+    serve_datasette(database, host=host, port=port)
+
+
+@cli.command()
+@click.pass_context
+def retag(ctx: click.Context) -> None:
+    """Recompute every article's topics from the rules in feeds.yaml, without refetching."""
+    from .topics import Tagger
+
+    config = _config(ctx)
+    tagger = Tagger(config.topics, config.topic_scope)
+    with Store(config.database_path) as store:
+        store.sync_config(config)
+        count = store.retag(tagger.tag)
+    click.echo(f"Retagged {count} articles.")
+
+
+@cli.command()
+@click.pass_context
+def feeds(ctx: click.Context) -> None:
+    """List feeds with their health (last outcome, errors in a row, entries)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    config = _config(ctx)
+    with Store(config.database_path) as store:
+        store.sync_config(config)
+        rows = store.feeds_overview()
+    table = Table(box=None, pad_edge=False)
+    for heading in (
+        "outlet",
+        "feed",
+        "last outcome",
+        "status",
+        "last success",
+        "errors",
+        "entries",
+    ):
+        table.add_column(heading)
+    for r in rows:
+        state = "disabled" if not r["enabled"] else (r["last_outcome"] or "never fetched")
+        if not r["in_config"]:
+            state = "removed from config"
+        table.add_row(
+            str(r["outlet"] or ""),
+            str(r["title"] or r["url"]),
+            state,
+            str(r["last_status"] or ""),
+            str(r["last_success"] or ""),
+            str(r["error_count"]),
+            str(r["entries"]),
+        )
+    Console(width=160).print(table)
+
+
+@cli.command()
+@click.option(
+    "--database",
+    default="aggregator-demo.db",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Demo database (rebuilt on every run).",
+)
+@click.option("--no-serve", is_flag=True, help="Stop after fetching (for scripts and CI).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("-p", "--port", type=int, default=8001, show_default=True)
+def demo(database: str, no_serve: bool, host: str, port: int) -> None:
+    """Fetch the bundled sample feeds from a loopback server, then open Datasette."""
+    from .demo import demo_config, sample_folder
+    from .feedserver import serve_folder
+
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(database + suffix):
+            os.remove(database + suffix)
+    with serve_folder(sample_folder()) as server:
+        config = demo_config(server.base_url, database)
+        click.echo(f"Serving {len(config.feeds)} sample feeds on {server.base_url}")
+        with Store(config.database_path) as store:
+            first = update(config, store)
+            _print_summary(first, database)
+            click.echo("Fetching again: validators are sent back, nothing changes.")
+            second = update(config, store)
+            _print_summary(second, database)
+            counts = store.counts()
+    click.echo(
+        f"{counts['articles']} articles, {counts['sightings']} sightings, "
+        f"{counts['article_topics']} topic tags in {database}"
+    )
+    if first.failed:
+        raise click.ClickException("some sample feeds failed; see above")
+    if no_serve:
+        return
+    from .web import serve as serve_datasette
+
+    click.echo(f"Datasette on http://{host}:{port}/ (Ctrl-C to stop)")
+    serve_datasette(database, host=host, port=port)
+
+
+def main() -> None:  # pragma: no cover - `python -m aggregator`
+    cli()

@@ -1,0 +1,621 @@
+"""Dataclasses in, SQLite rows out: the only module that touches the database (sqlite-utils).
+
+Schema (created and upgraded by `MIGRATIONS`, recorded in `_sqlite_migrations`):
+
+    outlets(name) ◄── feeds(id, url, outlet, validators, health) ◄── fetch_log(feed_id, ...)
+                                   ▲
+    articles(id, dedup_key, canonical_url, title, text, published, outlet, topics) ◄──┐
+        ▲  articles_fts (FTS5 over title/summary_text/content_text, kept in sync by triggers)
+        ├── sightings(feed_id, entry_id → article_id)   one row per feed that carried it
+        └── article_topics(article_id, topic, rule)     which rule gave which topic
+
+An article is one distinct canonical URL (entries without a link are keyed by feed + entry
+id). Each feed that carries it has one sighting, so "ran in two sections of one outlet" and
+"carried by three outlets" are both plain SQL. Writes for one feed happen in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .errors import StoreError
+from .models import Config, Entry, FetchResult, TopicMatch, tagging_text
+
+#: Seconds a writer waits for another writer's lock before giving up ("database is locked").
+BUSY_TIMEOUT_MS = 30_000
+
+MIGRATIONS = Migrations("aggregator")
+
+#: A topic tagger: (tagging text, fixed feed topics) -> matches. See topics.Tagger.tag.
+Tag = Callable[[str, Sequence[str]], Sequence[TopicMatch]]
+
+
+def iso(dt: datetime | None) -> str | None:
+    """UTC ISO-8601 with a Z, second precision: sorts as text, reads as a date in Datasette."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@MIGRATIONS()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["outlets"].create(
+        {"name": str, "country": str, "language": str, "labels": str, "in_config": int},
+        pk="name",
+    )
+    db["outlet_labels"].create(
+        {"outlet": str, "label": str, "value": str},
+        pk=("outlet", "label"),
+        foreign_keys=[("outlet", "outlets", "name")],
+    )
+    db["topics"].create(
+        {"name": str, "description": str, "fallback": int, "in_config": int}, pk="name"
+    )
+    db["feeds"].create(
+        {
+            "id": int,
+            "url": str,  # as configured in feeds.yaml: the feed's identity
+            "fetch_url": str,  # where we poll now (changes after a permanent redirect)
+            "title": str,  # configured title, else the feed's own
+            "feed_title": str,
+            "site_url": str,
+            "outlet": str,
+            "topics": str,  # JSON array of fixed topics
+            "interval": int,
+            "enabled": int,
+            "in_config": int,
+            "etag": str,
+            "last_modified": str,
+            "body_hash": str,
+            "last_fetched": str,
+            "last_status": int,
+            "last_outcome": str,
+            "last_success": str,
+            "last_error": str,
+            "error_count": int,
+        },
+        pk="id",
+        not_null=["url", "fetch_url"],
+        defaults={"enabled": 1, "in_config": 1, "error_count": 0, "topics": "[]"},
+        foreign_keys=[("outlet", "outlets", "name")],
+    )
+    db["feeds"].create_index(["url"], unique=True)
+    db["articles"].create(
+        {
+            "id": int,
+            "dedup_key": str,  # canonical URL, or "feed:<feed id>:<entry id>" without a link
+            "canonical_url": str,
+            "url": str,
+            "title": str,
+            "summary_html": str,
+            "content_html": str,
+            "summary_text": str,
+            "content_text": str,
+            "authors": str,
+            "categories": str,
+            "enclosures": str,
+            "language": str,
+            "published": str,
+            "updated": str,
+            "date_is_fallback": int,
+            "first_seen": str,
+            "last_changed": str,
+            "content_hash": str,
+            "feed_id": int,  # the feed that first carried it
+            "outlet": str,  # that feed's outlet
+            "topics": str,  # JSON array, a copy of article_topics for array facets
+        },
+        pk="id",
+        not_null=["dedup_key", "title", "published", "first_seen"],
+        defaults={"topics": "[]"},
+        foreign_keys=[("feed_id", "feeds", "id"), ("outlet", "outlets", "name")],
+    )
+    db["articles"].create_index(["dedup_key"], unique=True)
+    db["articles"].create_index(["published"])
+    db["articles"].create_index(["outlet", "published"])
+    db["articles"].create_index(["feed_id"])
+    db["sightings"].create(
+        {
+            "feed_id": int,
+            "entry_id": str,
+            "article_id": int,
+            "id_source": str,
+            "entry_url": str,
+            "content_hash": str,
+            "first_seen": str,
+            "last_seen": str,
+        },
+        pk=("feed_id", "entry_id"),
+        foreign_keys=[("feed_id", "feeds", "id"), ("article_id", "articles", "id")],
+    )
+    db["sightings"].create_index(["article_id"])
+    db["article_topics"].create(
+        {"article_id": int, "topic": str, "rule": str},
+        pk=("article_id", "topic"),
+        foreign_keys=[("article_id", "articles", "id"), ("topic", "topics", "name")],
+    )
+    db["article_topics"].create_index(["topic", "article_id"])
+    db["fetch_log"].create(
+        {
+            "id": int,
+            "feed_id": int,
+            "url": str,
+            "final_url": str,
+            "started": str,
+            "duration_ms": int,
+            "status": int,
+            "bytes": int,
+            "outcome": str,  # ok | not_modified | unchanged | error | parse_error
+            "error_class": str,
+            "error_message": str,
+            "problem": str,  # the feed was ill-formed but readable: what was wrong
+            "new_entries": int,
+            "updated_entries": int,
+        },
+        pk="id",
+        foreign_keys=[("feed_id", "feeds", "id")],
+    )
+    db["fetch_log"].create_index(["feed_id", "started"])
+    db["articles"].enable_fts(
+        ["title", "summary_text", "content_text"], create_triggers=True, tokenize="unicode61"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the store remembers about one feed between polls."""
+
+    id: int
+    url: str
+    fetch_url: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    outlet: str | None
+    topics: tuple[str, ...]
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SaveCounts:
+    new: int
+    updated: int
+
+
+class Store:
+    """One open database. Not thread-safe: use it from one thread at a time."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        try:
+            folder = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(folder, exist_ok=True)
+            # check_same_thread=False: the updater hands the store to one worker thread so
+            # parsing and writing do not block the event loop; only one thread uses it at once.
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+            )
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            # WAL: Datasette reads while the fetcher writes.
+            self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            MIGRATIONS.apply(self.db)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open database: {e}", path=self.path) from e
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"write failed: {e}", path=self.path) from e
+
+    # ------------------------------------------------------------------ config
+
+    def sync_config(self, config: Config) -> None:
+        """Mirror feeds.yaml's outlets, topics and feeds; keep rows that left the config."""
+        with self._transaction():
+            ex = self.db.execute
+            ex("UPDATE outlets SET in_config = 0")
+            for o in config.outlets:
+                labels = dict(o.labels)
+                ex(
+                    "INSERT INTO outlets (name, country, language, labels, in_config)"
+                    " VALUES (?, ?, ?, ?, 1) ON CONFLICT(name) DO UPDATE SET"
+                    " country = excluded.country, language = excluded.language,"
+                    " labels = excluded.labels, in_config = 1",
+                    [o.name, o.country, o.language, json.dumps(labels, ensure_ascii=False)],
+                )
+                ex("DELETE FROM outlet_labels WHERE outlet = ?", [o.name])
+                for key, value in o.labels:
+                    ex(
+                        "INSERT INTO outlet_labels (outlet, label, value) VALUES (?, ?, ?)",
+                        [o.name, key, value],
+                    )
+            ex("UPDATE topics SET in_config = 0")
+            for t in config.topics:
+                ex(
+                    "INSERT INTO topics (name, description, fallback, in_config)"
+                    " VALUES (?, ?, ?, 1) ON CONFLICT(name) DO UPDATE SET"
+                    " description = excluded.description, fallback = excluded.fallback,"
+                    " in_config = 1",
+                    [t.name, t.description, int(t.fallback)],
+                )
+            # A feed's fixed topic may name a topic missing from `topics:` rules.
+            for f in config.feeds:
+                for topic in f.topics:
+                    ex(
+                        "INSERT OR IGNORE INTO topics (name, fallback, in_config) VALUES (?, 0, 1)",
+                        [topic],
+                    )
+            ex("UPDATE feeds SET in_config = 0")
+            for f in config.feeds:
+                ex(
+                    "INSERT INTO feeds (url, fetch_url, title, outlet, topics, interval, enabled,"
+                    " in_config) VALUES (?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT(url) DO UPDATE SET"
+                    " title = coalesce(excluded.title, feeds.title), outlet = excluded.outlet,"
+                    " topics = excluded.topics, interval = excluded.interval,"
+                    " enabled = excluded.enabled, in_config = 1",
+                    [
+                        f.url,
+                        f.url,
+                        f.title,
+                        f.outlet,
+                        json.dumps(list(f.topics)),
+                        f.interval or config.settings.default_interval,
+                        int(f.enabled),
+                    ],
+                )
+
+    def feed_states(self) -> dict[str, FeedState]:
+        """Every feed still in the config, keyed by configured URL."""
+        rows = self.db.execute(
+            "SELECT id, url, fetch_url, etag, last_modified, body_hash, outlet, topics, enabled"
+            " FROM feeds WHERE in_config = 1"
+        ).fetchall()
+        return {
+            r[1]: FeedState(
+                id=r[0],
+                url=r[1],
+                fetch_url=r[2],
+                etag=r[3],
+                last_modified=r[4],
+                body_hash=r[5],
+                outlet=r[6],
+                topics=tuple(json.loads(r[7] or "[]")),
+                enabled=bool(r[8]),
+            )
+            for r in rows
+        }
+
+    # ------------------------------------------------------------------ fetch results
+
+    def record_attempt(
+        self,
+        feed: FeedState,
+        result: FetchResult,
+        *,
+        outcome: str,
+        error_class: str | None = None,
+        error_message: str | None = None,
+        counts: SaveCounts = SaveCounts(0, 0),
+        body_hash: str | None = None,
+        feed_title: str | None = None,
+        site_url: str | None = None,
+    ) -> None:
+        """Log one attempt and update the feed's health; call inside `saving` or alone."""
+        with self._transaction():
+            self._record_attempt(
+                feed,
+                result,
+                outcome,
+                error_class,
+                error_message,
+                counts,
+                body_hash,
+                feed_title,
+                site_url,
+            )
+
+    def _record_attempt(
+        self,
+        feed: FeedState,
+        result: FetchResult,
+        outcome: str,
+        error_class: str | None,
+        error_message: str | None,
+        counts: SaveCounts,
+        body_hash: str | None,
+        feed_title: str | None,
+        site_url: str | None,
+        problem: str | None = None,
+    ) -> None:
+        started = iso(result.started)
+        failed = outcome in ("error", "parse_error")
+        self.db.execute(
+            "INSERT INTO fetch_log (feed_id, url, final_url, started, duration_ms, status, bytes,"
+            " outcome, error_class, error_message, problem, new_entries, updated_entries)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                feed.id,
+                result.url,
+                result.final_url,
+                started,
+                round(result.duration * 1000),
+                result.status,
+                len(result.content) if result.content is not None else None,
+                outcome,
+                error_class,
+                error_message,
+                problem,
+                counts.new,
+                counts.updated,
+            ],
+        )
+        if failed:
+            self.db.execute(
+                "UPDATE feeds SET last_fetched = ?, last_status = ?, last_outcome = ?,"
+                " last_error = ?, error_count = error_count + 1 WHERE id = ?",
+                [started, result.status, outcome, f"{error_class}: {error_message}", feed.id],
+            )
+            return
+        sets = {
+            "last_fetched": started,
+            "last_status": result.status,
+            "last_outcome": outcome,
+            "last_success": started,
+            "last_error": None,
+            "error_count": 0,
+        }
+        if result.status == 200:
+            # Validators are replaced together: a server that drops its ETag must not be
+            # sent the old one back.
+            sets["etag"] = result.header("etag")
+            sets["last_modified"] = result.header("last-modified")
+        if body_hash is not None:
+            sets["body_hash"] = body_hash
+        if feed_title:
+            sets["feed_title"] = feed_title
+        if site_url:
+            sets["site_url"] = site_url
+        assignments = ", ".join(f"{k} = ?" for k in sets)
+        self.db.execute(f"UPDATE feeds SET {assignments} WHERE id = ?", [*sets.values(), feed.id])
+        if feed_title:
+            self.db.execute(
+                "UPDATE feeds SET title = ? WHERE id = ? AND title IS NULL", [feed_title, feed.id]
+            )
+
+    def save_entries(
+        self,
+        feed: FeedState,
+        result: FetchResult,
+        entries: Sequence[Entry],
+        *,
+        tag: Tag,
+        now: datetime,
+        body_hash: str,
+        feed_title: str | None = None,
+        site_url: str | None = None,
+        problem: str | None = None,
+    ) -> SaveCounts:
+        """Store one feed's entries, its tags and the attempt, in one transaction."""
+        with self._transaction():
+            counts = self._save_entries(feed, entries, tag, now)
+            self._record_attempt(
+                feed, result, "ok", None, None, counts, body_hash, feed_title, site_url, problem
+            )
+        return counts
+
+    def _save_entries(
+        self,
+        feed: FeedState,
+        entries: Sequence[Entry],
+        tag: Tag,
+        now: datetime,
+    ) -> SaveCounts:
+        ex = self.db.execute
+        stamp = iso(now)
+        new = updated = 0
+        known = dict(
+            ex(
+                "SELECT entry_id, content_hash FROM sightings WHERE feed_id = ?", [feed.id]
+            ).fetchall()
+        )
+        for entry in entries:
+            if entry.entry_id in known:
+                if known[entry.entry_id] == entry.content_hash:
+                    ex(
+                        "UPDATE sightings SET last_seen = ? WHERE feed_id = ? AND entry_id = ?",
+                        [stamp, feed.id, entry.entry_id],
+                    )
+                    continue
+                # The same entry, edited by its publisher: update in place.
+                (article_id,) = ex(
+                    "SELECT article_id FROM sightings WHERE feed_id = ? AND entry_id = ?",
+                    [feed.id, entry.entry_id],
+                ).fetchone()
+                self._update_article(article_id, entry, stamp)
+                ex(
+                    "UPDATE sightings SET content_hash = ?, last_seen = ?, entry_url = ?"
+                    " WHERE feed_id = ? AND entry_id = ?",
+                    [entry.content_hash, stamp, entry.url, feed.id, entry.entry_id],
+                )
+                self._write_topics(article_id, entry, tag)
+                updated += 1
+                continue
+            dedup_key = entry.canonical_url or f"feed:{feed.id}:{entry.entry_id}"
+            row = ex("SELECT id FROM articles WHERE dedup_key = ?", [dedup_key]).fetchone()
+            if row is None:
+                article_id = self._insert_article(dedup_key, entry, feed, stamp)
+                new += 1
+            else:
+                # Seen before through another feed (or with other tracking parameters):
+                # one article, one more sighting.
+                article_id = row[0]
+            ex(
+                "INSERT INTO sightings (feed_id, entry_id, article_id, id_source, entry_url,"
+                " content_hash, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    feed.id,
+                    entry.entry_id,
+                    article_id,
+                    entry.id_source,
+                    entry.url,
+                    entry.content_hash,
+                    stamp,
+                    stamp,
+                ],
+            )
+            known[entry.entry_id] = entry.content_hash
+            self._write_topics(article_id, entry, tag)
+        return SaveCounts(new, updated)
+
+    @staticmethod
+    def _article_values(entry: Entry) -> list[object]:
+        return [
+            entry.canonical_url,
+            entry.url,
+            entry.title,
+            entry.summary_html,
+            entry.content_html,
+            entry.summary_text,
+            entry.content_text,
+            json.dumps(list(entry.authors), ensure_ascii=False),
+            json.dumps(list(entry.categories), ensure_ascii=False),
+            json.dumps(
+                [{"url": e.url, "type": e.type, "length": e.length} for e in entry.enclosures]
+            ),
+            entry.language,
+            iso(entry.published),
+            iso(entry.updated),
+            int(entry.date_is_fallback),
+            entry.content_hash,
+        ]
+
+    _ARTICLE_COLUMNS = (
+        "canonical_url, url, title, summary_html, content_html, summary_text, content_text,"
+        " authors, categories, enclosures, language, published, updated, date_is_fallback,"
+        " content_hash"
+    )
+
+    def _insert_article(
+        self, dedup_key: str, entry: Entry, feed: FeedState, stamp: str | None
+    ) -> int:
+        cur = self.db.execute(
+            f"INSERT INTO articles (dedup_key, {self._ARTICLE_COLUMNS}, first_seen,"
+            " last_changed, feed_id, outlet) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?, ?, ?)",
+            [dedup_key, *self._article_values(entry), stamp, stamp, feed.id, feed.outlet],
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def _update_article(self, article_id: int, entry: Entry, stamp: str | None) -> None:
+        columns = [c.strip() for c in self._ARTICLE_COLUMNS.split(",")]
+        values = self._article_values(entry)
+        keep = {"published", "date_is_fallback"} if entry.date_is_fallback else set()
+        pairs = [(c, v) for c, v in zip(columns, values, strict=True) if c not in keep]
+        # An edit without its own <updated> date is recorded as updated when we saw it.
+        pairs = [(c, stamp if c == "updated" and v is None else v) for c, v in pairs]
+        assignments = ", ".join(f"{c} = ?" for c, _ in pairs)
+        self.db.execute(
+            f"UPDATE articles SET {assignments}, last_changed = ? WHERE id = ?",
+            [*(v for _, v in pairs), stamp, article_id],
+        )
+
+    def _article_feed_topics(self, article_id: int) -> tuple[str, ...]:
+        """Fixed topics of every feed that carries the article."""
+        rows = self.db.execute(
+            "SELECT feeds.topics FROM sightings JOIN feeds ON feeds.id = sightings.feed_id"
+            " WHERE sightings.article_id = ?",
+            [article_id],
+        ).fetchall()
+        topics: set[str] = set()
+        for (raw,) in rows:
+            topics.update(json.loads(raw or "[]"))
+        return tuple(sorted(topics))
+
+    def _write_topics(self, article_id: int, entry: Entry, tag: Tag) -> None:
+        matches = tag(entry.tagging_text, self._article_feed_topics(article_id))
+        self._replace_topics(article_id, matches)
+
+    def _replace_topics(self, article_id: int, matches: Iterable[TopicMatch]) -> None:
+        ex = self.db.execute
+        ex("DELETE FROM article_topics WHERE article_id = ?", [article_id])
+        names = []
+        for m in matches:
+            ex(
+                "INSERT OR IGNORE INTO topics (name, fallback, in_config) VALUES (?, 0, 0)",
+                [m.topic],
+            )
+            ex(
+                "INSERT OR REPLACE INTO article_topics (article_id, topic, rule) VALUES (?, ?, ?)",
+                [article_id, m.topic, m.rule],
+            )
+            names.append(m.topic)
+        ex(
+            "UPDATE articles SET topics = ? WHERE id = ?",
+            [json.dumps(sorted(set(names))), article_id],
+        )
+
+    # ------------------------------------------------------------------ maintenance
+
+    def retag(self, tag: Tag) -> int:
+        """Recompute every article's topics from stored text; returns articles tagged."""
+        feed_topics: dict[int, set[str]] = {}
+        for article_id, raw in self.db.execute(
+            "SELECT sightings.article_id, feeds.topics FROM sightings"
+            " JOIN feeds ON feeds.id = sightings.feed_id"
+        ):
+            feed_topics.setdefault(article_id, set()).update(json.loads(raw or "[]"))
+        count = 0
+        with self._transaction():
+            rows = self.db.execute(
+                "SELECT id, title, summary_text, content_text FROM articles"
+            ).fetchall()
+            for article_id, title, summary_text, content_text in rows:
+                text = tagging_text(title or "", summary_text or "", content_text or "")
+                topics = tuple(sorted(feed_topics.get(article_id, ())))
+                self._replace_topics(article_id, tag(text, topics))
+                count += 1
+        return count
+
+    def feeds_overview(self) -> list[dict[str, object]]:
+        """Every feed with its health, for `aggregator feeds`."""
+        cur = self.db.execute(
+            "SELECT f.id, f.url, f.fetch_url, coalesce(f.title, f.feed_title) AS title, f.outlet,"
+            " f.enabled, f.in_config, f.last_fetched, f.last_status, f.last_outcome,"
+            " f.last_success, f.error_count, f.last_error,"
+            " (SELECT count(*) FROM sightings s WHERE s.feed_id = f.id) AS entries"
+            " FROM feeds f ORDER BY f.in_config DESC, f.outlet, f.url"
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the main tables."""
+        return {
+            t: self.db.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0]
+            for t in ("feeds", "articles", "sightings", "article_topics", "fetch_log")
+        }

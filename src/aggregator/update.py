@@ -1,0 +1,190 @@
+"""Config + Store in, UpdateSummary out: the one place that knows the order of the steps.
+
+    fetch (network, concurrent) ─► parse ─► normalize ─► tag ─► store   (one feed at a time)
+
+Fetching runs on the event loop; parsing and storing for each finished download run in one
+worker thread, so downloads keep flowing while a large document is parsed. A feed's failure
+at any step is recorded in its fetch_log row and the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .errors import AggregatorError, ParseError
+from .fetch import fetch_all
+from .models import Config, FeedRequest, FetchResult
+from .normalize import normalize_feed
+from .parse import parse_feed
+from .store import FeedState, SaveCounts, Store
+from .topics import Tagger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """What happened to one feed in one run."""
+
+    #: Configured feed URL.
+    url: str
+    #: "ok", "not_modified", "unchanged", "error" or "parse_error" (as in fetch_log.outcome).
+    outcome: str
+    #: HTTP status of the final response, when one arrived.
+    status: int | None = None
+    #: Articles added / edited in place.
+    new: int = 0
+    updated: int = 0
+    #: "ErrorClass: message" for failures.
+    error: str | None = None
+    #: The document was ill-formed but yielded entries (feedparser's complaint).
+    problem: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in ("error", "parse_error")
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSummary:
+    outcomes: tuple[FeedOutcome, ...]
+
+    @property
+    def failed(self) -> tuple[FeedOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.failed)
+
+    @property
+    def new(self) -> int:
+        return sum(o.new for o in self.outcomes)
+
+    @property
+    def updated(self) -> int:
+        return sum(o.updated for o in self.outcomes)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def select_feeds(config: Config, names: Sequence[str] = ()) -> list[str]:
+    """URLs of the enabled feeds to fetch: all, or those whose URL, title or outlet is named."""
+    if not names:
+        return [f.url for f in config.feeds if f.enabled]
+    wanted = {n.casefold() for n in names}
+    chosen = [
+        f.url
+        for f in config.feeds
+        if {f.url.casefold(), (f.title or "").casefold(), (f.outlet or "").casefold()} & wanted
+    ]
+    if not chosen:
+        raise AggregatorError(
+            f"no feed in {config.path} matches {', '.join(names)} (by URL, title or outlet)"
+        )
+    return chosen
+
+
+def update(
+    config: Config,
+    store: Store,
+    *,
+    names: Sequence[str] = (),
+    clock: Callable[[], datetime] = utcnow,
+    on_outcome: Callable[[FeedOutcome], None] | None = None,
+) -> UpdateSummary:
+    """Fetch, parse, normalise, tag and store the chosen feeds; never raises for one feed."""
+    return asyncio.run(_update(config, store, names=names, clock=clock, on_outcome=on_outcome))
+
+
+async def _update(
+    config: Config,
+    store: Store,
+    *,
+    names: Sequence[str],
+    clock: Callable[[], datetime],
+    on_outcome: Callable[[FeedOutcome], None] | None,
+) -> UpdateSummary:
+    urls = select_feeds(config, names)
+    store.sync_config(config)
+    states = store.feed_states()
+    by_fetch_url = {states[u].fetch_url: states[u] for u in urls}
+    requests = [
+        FeedRequest(url=s.fetch_url, etag=s.etag, last_modified=s.last_modified)
+        for s in by_fetch_url.values()
+    ]
+    tagger = Tagger(config.topics, config.topic_scope)
+    loop = asyncio.get_running_loop()
+    outcomes: list[FeedOutcome] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-store") as worker:
+        async for result in fetch_all(requests, config.settings):
+            state = by_fetch_url[result.url]
+            outcome = await loop.run_in_executor(
+                worker, process_result, store, state, result, tagger, clock
+            )
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+    return UpdateSummary(tuple(outcomes))
+
+
+def process_result(
+    store: Store,
+    feed: FeedState,
+    result: FetchResult,
+    tagger: Tagger,
+    clock: Callable[[], datetime],
+) -> FeedOutcome:
+    """Parse, normalise, tag and store one download; record the attempt whatever happens."""
+    if not result.ok:
+        store.record_attempt(
+            feed,
+            result,
+            outcome="error",
+            error_class=result.error_class,
+            error_message=result.error_message,
+        )
+        return FeedOutcome(
+            feed.url, "error", result.status, error=f"{result.error_class}: {result.error_message}"
+        )
+    if result.not_modified:
+        store.record_attempt(feed, result, outcome="not_modified")
+        return FeedOutcome(feed.url, "not_modified", result.status)
+    assert result.content is not None
+    body_hash = hashlib.sha256(result.content).hexdigest()
+    if body_hash == feed.body_hash:
+        # Servers without validators: the same bytes again are not parsed again.
+        store.record_attempt(feed, result, outcome="unchanged", body_hash=body_hash)
+        return FeedOutcome(feed.url, "unchanged", result.status)
+    try:
+        parsed = parse_feed(result.content, url=result.final_url, headers=dict(result.headers))
+    except ParseError as e:
+        log.warning("%s: %s", feed.url, e)
+        store.record_attempt(
+            feed, result, outcome="parse_error", error_class="ParseError", error_message=str(e)
+        )
+        return FeedOutcome(feed.url, "parse_error", result.status, error=f"ParseError: {e}")
+    if parsed.problem:
+        log.info("%s: ill-formed but readable: %s", feed.url, parsed.problem)
+    entries = normalize_feed(parsed, now=clock())
+    counts: SaveCounts = store.save_entries(
+        feed,
+        result,
+        entries,
+        tag=tagger.tag,
+        now=clock(),
+        body_hash=body_hash,
+        feed_title=parsed.title,
+        site_url=parsed.link,
+        problem=parsed.problem,
+    )
+    return FeedOutcome(
+        feed.url, "ok", result.status, counts.new, counts.updated, problem=parsed.problem
+    )

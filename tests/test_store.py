@@ -1,0 +1,204 @@
+"""Store: a real SQLite file in tmp_path; schema, FTS sync, retag, health bookkeeping."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from aggregator.errors import StoreError
+from aggregator.models import Entry, FetchResult, TopicMatch, TopicRule
+from aggregator.store import MIGRATIONS, Store
+from aggregator.topics import Tagger
+from conftest import make_config
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def entry(entry_id: str, title: str, url: str | None = None, content_hash: str = "h1") -> Entry:
+    return Entry(
+        entry_id=entry_id,
+        id_source="guid",
+        url=url,
+        canonical_url=url,
+        title=title,
+        summary_html="<p>Body</p>",
+        content_html="",
+        summary_text="Body",
+        content_text="",
+        authors=("A. Writer",),
+        categories=("World",),
+        enclosures=(),
+        language="en",
+        published=datetime(2026, 11, 19, 8, 30, tzinfo=UTC),
+        updated=None,
+        date_is_fallback=False,
+        content_hash=content_hash,
+    )
+
+
+def ok_result(url: str) -> FetchResult:
+    return FetchResult(
+        url=url,
+        final_url=url,
+        status=200,
+        started=NOW,
+        duration=0.1,
+        content=b"<rss/>",
+        headers=(("etag", '"v1"'), ("last-modified", "Thu, 19 Nov 2026 08:30:00 GMT")),
+    )
+
+
+def no_tags(text: str, feed_topics) -> tuple[TopicMatch, ...]:
+    return ()
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    config = make_config(tmp_path, ["http://127.0.0.1:1/a.xml", "http://127.0.0.1:1/b.xml"])
+    with Store(config.database_path) as s:
+        s.sync_config(config)
+        yield s
+
+
+def test_schema_wal_fk_and_migrations_recorded(store: Store) -> None:
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    names = [r[0] for r in store.db.execute("SELECT name FROM _sqlite_migrations")]
+    assert names == [m.name for m in MIGRATIONS._migrations]
+    assert {"articles", "articles_fts", "sightings", "article_topics", "fetch_log"} <= set(
+        store.db.table_names()
+    )
+
+
+def test_reopen_keeps_data_and_applies_nothing_twice(tmp_path: Path, store: Store) -> None:
+    feed = store.feed_states()["http://127.0.0.1:1/a.xml"]
+    store.save_entries(
+        feed,
+        ok_result(feed.url),
+        [entry("1", "Hello", "https://e.org/1")],
+        tag=no_tags,
+        now=NOW,
+        body_hash="b",
+    )
+    path = store.path
+    store.close()
+    with Store(path) as again:
+        assert again.counts()["articles"] == 1
+        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == len(
+            MIGRATIONS._migrations
+        )
+
+
+def test_fts_follows_inserts_and_updates(store: Store) -> None:
+    feed = store.feed_states()["http://127.0.0.1:1/a.xml"]
+    store.save_entries(
+        feed,
+        ok_result(feed.url),
+        [entry("1", "Grain corridor reopens", "https://e.org/1")],
+        tag=no_tags,
+        now=NOW,
+        body_hash="b1",
+    )
+    search = "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
+    assert store.db.execute(search, ["corridor"]).fetchall() == [(1,)]
+    store.save_entries(
+        feed,
+        ok_result(feed.url),
+        [entry("1", "Grain deal collapses", "https://e.org/1", content_hash="h2")],
+        tag=no_tags,
+        now=NOW,
+        body_hash="b2",
+    )
+    assert store.db.execute(search, ["corridor"]).fetchall() == []
+    assert store.db.execute(search, ["collapses"]).fetchall() == [(1,)]
+
+
+def test_validators_replaced_together_and_health(store: Store) -> None:
+    feed = store.feed_states()["http://127.0.0.1:1/a.xml"]
+    store.save_entries(feed, ok_result(feed.url), [], tag=no_tags, now=NOW, body_hash="b")
+    state = store.feed_states()[feed.url]
+    assert (state.etag, state.last_modified) == ('"v1"', "Thu, 19 Nov 2026 08:30:00 GMT")
+    failed = FetchResult(
+        url=feed.url,
+        final_url=feed.url,
+        status=503,
+        started=NOW,
+        duration=0.2,
+        error_class="HTTPStatus",
+        error_message="HTTP 503 Service Unavailable",
+    )
+    store.record_attempt(
+        feed,
+        failed,
+        outcome="error",
+        error_class="HTTPStatus",
+        error_message="HTTP 503 Service Unavailable",
+    )
+    store.record_attempt(
+        feed,
+        failed,
+        outcome="error",
+        error_class="HTTPStatus",
+        error_message="HTTP 503 Service Unavailable",
+    )
+    row = store.db.execute(
+        "SELECT error_count, last_error, last_success, etag FROM feeds WHERE id = ?", [feed.id]
+    ).fetchone()
+    assert row == (2, "HTTPStatus: HTTP 503 Service Unavailable", "2026-11-20T12:00:00Z", '"v1"')
+    # A later 200 without an ETag clears the old one: it must not be sent back.
+    bare = FetchResult(
+        url=feed.url, final_url=feed.url, status=200, started=NOW, duration=0.1, content=b"x"
+    )
+    store.save_entries(feed, bare, [], tag=no_tags, now=NOW, body_hash="c")
+    state = store.feed_states()[feed.url]
+    assert (state.etag, state.last_modified) == (None, None)
+    assert store.db.execute("SELECT error_count FROM feeds WHERE id = ?", [feed.id]).fetchone() == (
+        0,
+    )
+
+
+def test_entries_without_link_are_per_feed(store: Store) -> None:
+    states = store.feed_states()
+    a, b = states["http://127.0.0.1:1/a.xml"], states["http://127.0.0.1:1/b.xml"]
+    for feed in (a, b):
+        store.save_entries(
+            feed,
+            ok_result(feed.url),
+            [entry("x", "Same id, no link")],
+            tag=no_tags,
+            now=NOW,
+            body_hash="b",
+        )
+    assert store.counts()["articles"] == 2
+
+
+def test_retag_after_rules_change(store: Store) -> None:
+    feed = store.feed_states()["http://127.0.0.1:1/a.xml"]
+    first = Tagger([TopicRule(name="energy", keywords=("gas",))])
+    store.save_entries(
+        feed,
+        ok_result(feed.url),
+        [entry("1", "Gas prices and grain", "https://e.org/1")],
+        tag=first.tag,
+        now=NOW,
+        body_hash="b",
+    )
+    assert json.loads(store.db.execute("SELECT topics FROM articles").fetchone()[0]) == ["energy"]
+    second = Tagger(
+        [TopicRule(name="food", keywords=("grain",)), TopicRule(name="other", fallback=True)]
+    )
+    assert store.retag(second.tag) == 1
+    assert store.db.execute("SELECT topic, rule FROM article_topics").fetchall() == [
+        ("food", "keyword:grain")
+    ]
+    assert json.loads(store.db.execute("SELECT topics FROM articles").fetchone()[0]) == ["food"]
+
+
+def test_unusable_database_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-db.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not-a-db.db"):
+        Store(bad)

@@ -1,0 +1,221 @@
+"""The whole pipeline through a real loopback HTTP server into a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from aggregator.feedserver import serve_folder
+from aggregator.models import OutletConfig
+from aggregator.store import Store
+from aggregator.update import update
+from conftest import CORPUS, EVAL_DEV, make_config, rss
+
+FEED_FOLDERS = ("encoding", "illformed", "jsonfeed", "news", "realworld", "wellformed")
+
+
+def _corpus_files() -> list[Path]:
+    return sorted(p for folder in FEED_FOLDERS for p in (CORPUS / folder).iterdir())
+
+
+def _feedparser_entries(path: Path) -> list:
+    return feedparser.parse(path.read_bytes()).entries
+
+
+def _json_feed_items(path: Path) -> list | None:
+    try:
+        doc = json.loads(path.read_bytes())
+    except ValueError:
+        return None
+    if isinstance(doc, dict) and "jsonfeed.org" in str(doc.get("version", "")):
+        return [i for i in doc.get("items") or [] if isinstance(i, dict)]
+    return None
+
+
+def test_every_readable_corpus_feed_lands(tmp_path: Path) -> None:
+    """Every corpus file that feedparser (or, for JSON Feed, json) can read lands in SQLite."""
+    files = _corpus_files()
+    assert len(files) > 100
+    with serve_folder(CORPUS) as server:
+        urls = [server.base_url + str(p.relative_to(CORPUS)) for p in files]
+        config = make_config(tmp_path, urls)
+        with Store(config.database_path) as store:
+            summary = update(config, store)
+            per_feed = dict(
+                store.db.execute(
+                    "SELECT f.url, count(s.entry_id) FROM feeds f"
+                    " LEFT JOIN sightings s ON s.feed_id = f.id GROUP BY f.id"
+                ).fetchall()
+            )
+    assert len(summary.outcomes) == len(files)
+    outcome = {o.url: o for o in summary.outcomes}
+    readable = 0
+    for path, url in zip(files, urls, strict=True):
+        items = _json_feed_items(path) if path.suffix == ".json" else None
+        expected = items if items is not None else _feedparser_entries(path)
+        if not expected:
+            continue
+        readable += 1
+        assert outcome[url].outcome == "ok", (path.name, outcome[url])
+        assert 1 <= per_feed[url] <= len(expected), path.name
+        ids = [e.get("id") for e in expected]
+        if all(ids) and len(set(ids)) == len(ids):
+            # Distinct, non-blank ids: every entry is its own sighting.
+            assert per_feed[url] == len(expected), path.name
+    assert readable > 90  # 98 of the 144 files are feeds feedparser or json can read
+
+
+def test_dev_feeds_twice_one_row_per_canonical_url(tmp_path: Path, eval_server) -> None:
+    truth = json.loads((EVAL_DEV / "truth.json").read_text())["entries"]
+    files = sorted({e["feed"] for e in truth.values()})
+    config = make_config(tmp_path, [eval_server.base_url + f for f in files])
+    with Store(config.database_path) as store:
+        first = update(config, store)
+        counts_after_first = store.counts()
+        canonical = {
+            r[0] for r in store.db.execute("SELECT canonical_url FROM articles").fetchall()
+        }
+        second = update(config, store)
+        counts_after_second = store.counts()
+    assert not first.failed and first.count("ok") == 9
+    # truth.json's exact duplicates collapse: one article per distinct canonical URL.
+    assert canonical == {e["canonical_url"] for e in truth.values()}
+    assert counts_after_first["articles"] == len(canonical)
+    assert counts_after_first["sightings"] == len(truth)
+    # The second poll sent the stored validators back and was answered 304 for every feed.
+    assert second.count("not_modified") == 9
+    assert eval_server.not_modified == 9
+    assert second.new == 0
+    assert counts_after_second["articles"] == counts_after_first["articles"]
+    assert counts_after_second["sightings"] == counts_after_first["sightings"]
+    assert counts_after_second["fetch_log"] == counts_after_first["fetch_log"] + 9
+
+
+def test_bad_feed_among_good_ones(tmp_path: Path, feed_dir: Path, feed_server) -> None:
+    (feed_dir / "good.xml").write_text(rss([{"title": "A", "link": "https://e.org/a"}]))
+    (feed_dir / "page.html").write_text("<html><body><p>Not a feed</p></body></html>")
+    urls = [feed_server.base_url + n for n in ("good.xml", "page.html", "missing.xml")]
+    config = make_config(tmp_path, urls)
+    with Store(config.database_path) as store:
+        summary = update(config, store)
+        log = store.db.execute(
+            "SELECT url, outcome, status, error_class FROM fetch_log ORDER BY url"
+        ).fetchall()
+        articles = store.counts()["articles"]
+    assert articles == 1
+    assert {o.url: o.outcome for o in summary.outcomes} == {
+        urls[0]: "ok",
+        urls[1]: "parse_error",
+        urls[2]: "error",
+    }
+    assert sorted(log) == sorted(
+        [
+            (urls[0], "ok", 200, None),
+            (urls[1], "parse_error", 200, "ParseError"),
+            (urls[2], "error", 404, "HTTPStatus"),
+        ]
+    )
+
+
+def test_edited_entry_updated_in_place(tmp_path: Path, feed_dir: Path, feed_server) -> None:
+    item = {"title": "Drone strike on depot", "link": "https://e.org/a", "guid": "a-1"}
+    (feed_dir / "f.xml").write_text(rss([item]))
+    config = make_config(tmp_path, [feed_server.base_url + "f.xml"])
+    with Store(config.database_path) as store:
+        update(config, store)
+        before = store.db.execute("SELECT id, title, updated, topics FROM articles").fetchall()
+        (feed_dir / "f.xml").write_text(rss([{**item, "title": "New sanctions on depot owner"}]))
+        summary = update(config, store)
+        after = store.db.execute("SELECT id, title, updated, topics FROM articles").fetchall()
+    assert summary.updated == 1 and summary.new == 0
+    assert len(before) == len(after) == 1
+    assert before[0][0] == after[0][0]
+    assert after[0][1] == "New sanctions on depot owner"
+    assert before[0][2] is None and after[0][2] is not None
+    assert json.loads(before[0][3]) == ["military"]
+    assert json.loads(after[0][3]) == ["sanctions"]
+
+
+def test_same_article_in_two_feeds_with_tracking_params(
+    tmp_path: Path, feed_dir: Path, feed_server
+) -> None:
+    (feed_dir / "world.xml").write_text(
+        rss([{"title": "Talks", "link": "https://News.example/a?id=7&utm_source=rss"}])
+    )
+    (feed_dir / "europe.xml").write_text(
+        rss([{"title": "Talks", "link": "https://news.example/a?id=7&utm_medium=feed#top"}])
+    )
+    (feed_dir / "agg.xml").write_text(
+        rss([{"title": "Talks (via)", "link": "https://news.example:443/a?id=7&fbclid=x"}])
+    )
+    outlets = (OutletConfig(name="News"), OutletConfig(name="Aggregator"))
+    config = make_config(
+        tmp_path,
+        [feed_server.base_url + n for n in ("world.xml", "europe.xml", "agg.xml")],
+        outlets=outlets,
+        feed_outlets=["News", "News", "Aggregator"],
+    )
+    with Store(config.database_path) as store:
+        update(config, store)
+        articles = store.db.execute("SELECT id, canonical_url FROM articles").fetchall()
+        sightings = store.db.execute(
+            "SELECT count(*), count(DISTINCT f.outlet) FROM sightings s"
+            " JOIN feeds f ON f.id = s.feed_id"
+        ).fetchone()
+    assert articles == [(1, "https://news.example/a?id=7")]
+    assert sightings == (3, 2)
+
+
+def test_unchanged_body_is_not_parsed_again(tmp_path: Path, feed_dir: Path, feed_server) -> None:
+    """A server that ignores validators: the same bytes are recognised by their hash."""
+    (feed_dir / "f.xml").write_text(rss([{"title": "A", "link": "https://e.org/a"}]))
+    config = make_config(tmp_path, [feed_server.base_url + "f.xml"])
+    with Store(config.database_path) as store:
+        update(config, store)
+        # Forget the validators so the server answers 200 with the same body.
+        store.db.execute("UPDATE feeds SET etag = NULL, last_modified = NULL")
+        store.db.conn.commit()
+        summary = update(config, store)
+    assert [o.outcome for o in summary.outcomes] == ["unchanged"]
+
+
+def test_feed_topics_and_rules_recorded(tmp_path: Path, feed_dir: Path, feed_server) -> None:
+    (feed_dir / "f.xml").write_text(
+        rss(
+            [
+                {"title": "EU adopts new sanctions", "link": "https://e.org/1"},
+                {"title": "Football results", "link": "https://e.org/2"},
+            ]
+        )
+    )
+    config = make_config(
+        tmp_path, [feed_server.base_url + "f.xml"], feed_topics=[("ukraine-desk",)]
+    )
+    with Store(config.database_path) as store:
+        update(config, store)
+        rows = store.db.execute(
+            "SELECT a.title, t.topic, t.rule FROM article_topics t"
+            " JOIN articles a ON a.id = t.article_id ORDER BY a.title, t.topic"
+        ).fetchall()
+    assert rows == [
+        ("EU adopts new sanctions", "sanctions", "keyword:sanction"),
+        ("EU adopts new sanctions", "ukraine-desk", "feed"),
+        ("Football results", "ukraine-desk", "feed"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["kyiv_ledger.xml", "newspulse_top.xml"])
+def test_dev_feed_dates_are_utc(tmp_path: Path, eval_server, name: str) -> None:
+    truth = json.loads((EVAL_DEV / "truth.json").read_text())["entries"]
+    config = make_config(tmp_path, [eval_server.base_url + name])
+    with Store(config.database_path) as store:
+        update(config, store)
+        stored = Counter(
+            r[0] for r in store.db.execute("SELECT published FROM articles").fetchall()
+        )
+    expected = Counter(e["published_utc"] for e in truth.values() if e["feed"] == name)
+    assert stored == expected
