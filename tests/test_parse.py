@@ -1,4 +1,7 @@
-"""parse.parse_feed over the 144-file corpus, exact values for a few files, and the eval set."""
+"""parse.parse_feed over the 144-file corpus, exact values for a few files, and the eval set.
+
+JSON Feed field mapping is in test_jsonfeed.py; here only the dispatch and the corpus run.
+"""
 
 from __future__ import annotations
 
@@ -161,8 +164,14 @@ def test_lemon24_full_atom():
     assert feed.entries[1].updated == datetime(2003, 12, 13, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("name", ["lemon24__relative.rss", "lemon24__relative.atom"])
-def test_relative_urls_resolve_against_the_feed_url(name):
+@pytest.mark.parametrize(
+    ("name", "link"),
+    [
+        ("lemon24__relative.rss", "https://example.com/feeds/blog/post/1"),  # <link>blog/post/1
+        ("lemon24__relative.atom", "https://example.com/feeds/entries/entry.html"),
+    ],
+)
+def test_relative_urls_resolve_against_the_feed_url(name, link):
     feed = _parse(f"wellformed/{name}", url="https://example.com/feeds/relative")
     assert feed.link == "https://example.com/feeds/file.html"
     (entry,) = feed.entries
@@ -170,6 +179,7 @@ def test_relative_urls_resolve_against_the_feed_url(name):
         "https://example.com/feeds/blog/post/1",
         "https://example.com/feeds/entries/entry.html",
     )
+    assert entry.link == link  # each file's own <link>, not either of the two
     assert entry.enclosures[0].url == "https://example.com/feeds/enclosure?q=a#fragment"
     assert entry.summary == 'one <a href="https://example.com/feeds/target">two</a> three'
 
@@ -203,60 +213,15 @@ def test_guid_not_permalink_gives_no_link():
     assert entry.link is None
 
 
-def test_jsonfeed_full():
-    feed = _parse("jsonfeed/lemon24__full.json")
-    assert (feed.version, feed.title, feed.link, feed.language) == (
-        "json11",
-        "My Example Feed",
-        "https://example.org/",
-        "en",
-    )
-    second, initial = feed.entries
-    assert second.guid == "2"
-    assert second.link == "https://example.org/second-item"
-    assert second.title == "Title"
-    assert second.content == 'Content with <a href="http://example.com/">link</a>'
-    assert second.summary == "A summary"
-    assert second.language == "de"
-    assert second.authors == ("joe@example.com",)  # only a mailto: url
-    assert second.published == datetime(2020, 1, 2, 21, 0, tzinfo=UTC)  # 14:00-07:00
-    assert second.updated == datetime(2020, 1, 4, 0, 0, tzinfo=UTC)  # 01:00+0100
-    assert second.enclosures == (
-        Enclosure("http://example.com/downloads/file.m4a", "audio/x-m4a", 12345678),
-        Enclosure("http://example.com/downloads/another.mp3"),
-    )
-    assert initial.authors == ("Jane",)  # JSON Feed 1.0 "author"
-    assert initial.published == datetime(2020, 1, 2, 12, 0, tzinfo=UTC)
-    assert initial.language == "en"  # the feed's
-
-
-def test_jsonfeed_with_type_violations_keeps_entries_and_drops_bad_fields():
-    feed = _parse("jsonfeed/lemon24__invalid.json")
-    assert feed.title is None and feed.link is None and feed.language is None
-    by_id = {e.guid: e for e in feed.entries}
-    assert list(by_id) == [
-        "2",
-        "3.1415",
-        "author name",
-        "author url",
-        "author name fallback",
-        "author empty dict",
-        "author empty list",
-        "second author is good",
-    ]
-    bad = by_id["2"]
-    assert (bad.title, bad.content, bad.summary, bad.link) == (None, None, None, None)
-    assert (bad.published, bad.updated) == (None, None)
-    assert all(x.length is None for x in bad.enclosures)
-    assert by_id["author name fallback"].authors == ("joe@example.com",)
-    assert by_id["author url"].authors == ()
-    assert by_id["second author is good"].authors == ("Jane",)
-
-
-def test_jsonfeed_unknown_version_is_an_empty_feed():
-    feed = _parse("jsonfeed/lemon24__unknown.json")
-    assert feed.entries == ()
-    assert feed.version == "json"
+def test_json_feed_goes_to_jsonfeed_by_first_byte_or_content_type():
+    body = (CORPUS / "jsonfeed/lemon24__full.json").read_bytes()
+    assert parse_feed(b" \n" + body, url="https://e.example/feed").version == "json11"
+    # Not starting with "{": only the Content-Type sends it to the JSON Feed reader.
+    json_type = {"Content-Type": "application/feed+json; charset=utf-8"}
+    with pytest.raises(ParseError, match="invalid JSON Feed: top level is not an object"):
+        parse_feed(b"[1]", url="https://e.example/feed", headers=json_type)
+    with pytest.raises(ParseError, match="not a feed"):
+        parse_feed(b"[1]", url="https://e.example/feed")
 
 
 @pytest.mark.parametrize(

@@ -171,10 +171,11 @@ def test_accents_match_in_either_unicode_form():
         tagger.tag(composed) == tagger.tag(decomposed) == (TopicMatch("t", "keyword:communiqué"),)
     )
     assert tagger.tag("COMMUNIQUÉ") != ()
+    assert tagger.tag("COMMUNIQUÉ") == (TopicMatch("t", "keyword:communiqué"),)
 
 
 def test_keyword_pattern_refuses_empty_keywords():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="has nothing to match"):
         keyword_pattern(" - ")
 
 

@@ -10,13 +10,15 @@ Three steps, each with its own failure message:
 3. Cross-references are checked (feed -> outlet, feed -> topic, unique names and URLs) and the
    result is converted to the frozen dataclasses of `models`. Pydantic stays inside this module.
 
+The scalar parsers (durations, sizes, text, URLs, booleans, ...) are plain functions in
+`units.py`; here they become pydantic validators.
+
 An empty value (`title:`) means "not given" / the default; an empty file is an empty Config
 (no feeds), not an error.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from datetime import date
@@ -31,7 +33,21 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from .errors import ConfigError
 from .models import Config, FeedConfig, OutletConfig, Settings, TopicRule
+from .units import (
+    parse_bool,
+    parse_duration,
+    parse_keyword,
+    parse_port,
+    parse_positive_int,
+    parse_regex,
+    parse_seconds,
+    parse_size,
+    parse_text,
+    parse_url,
+    show_value,
+)
 
+# parse_duration and parse_size live in units.py; re-exported here, where they first lived.
 __all__ = ["load_config", "parse_config", "parse_duration", "parse_size"]
 
 Path = tuple[str | int, ...]
@@ -44,159 +60,24 @@ _TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 # --------------------------------------------------------------------------- scalars
 
-_DURATION_UNITS = {
-    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
-    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400,
-    "w": 604800, "week": 604800, "weeks": 604800,
-}  # fmt: skip
-_SIZE_UNITS = {
-    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
-    "kib": 2**10, "mib": 2**20, "gib": 2**30,
-}  # fmt: skip
-_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)")
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*")
-
-
-def _show(value: Any) -> str:
-    """A value as the user wrote it, for messages."""
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
-    return str(value)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def parse_duration(value: Any) -> int:
-    """Seconds from 3600, "90s", "30m", "2h", "1d", "1h30m"; ValueError otherwise."""
-    expected = f"expected a duration like 30m, 2h, 1d or a number of seconds, got {_show(value)}"
-    seconds: float | None = _number(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        parts = _DURATION_PART.findall(text)
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            seconds = float(text)
-        elif parts and "".join(_DURATION_PART.sub("", text).split()) == "":
-            if any(unit not in _DURATION_UNITS for _, unit in parts):
-                raise ValueError(expected)
-            seconds = sum(float(n) * _DURATION_UNITS[unit] for n, unit in parts)
-    if seconds is None or seconds <= 0:
-        raise ValueError(expected)
-    return round(seconds)
-
-
-def parse_size(value: Any) -> int:
-    """Bytes from 1048576, "500KB" (1000s), "15MiB" (1024s), "2 GB"; ValueError otherwise."""
-    expected = f"expected a size like 500KB, 15MiB or a number of bytes, got {_show(value)}"
-    size: float | None = _number(value)
-    if isinstance(value, str):
-        match = _SIZE.fullmatch(value.lower())
-        if match and (match[2] or "b") in _SIZE_UNITS:
-            size = float(match[1]) * _SIZE_UNITS[match[2] or "b"]
-    if size is None or size < 1:
-        raise ValueError(expected)
-    return round(size)
-
-
-def _text(value: Any) -> str:
-    # Numbers become text: `name: 1440` is a fine outlet name.
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected non-empty text, got {_show(value)}")
-    return value.strip()
-
-
-def _keyword(value: Any) -> str:
-    text = _text(value)
-    if not any(ch.isalnum() for ch in text):
-        raise ValueError(f"expected a keyword with at least one letter or digit, got {_show(text)}")
-    return " ".join(text.split())
-
-
-def _regex(value: Any) -> str:
-    pattern = _text(value)
-    try:
-        re.compile(pattern, re.IGNORECASE)
-    except (re.error, OverflowError, RecursionError, ValueError) as e:
-        raise ValueError(f"invalid regular expression {pattern!r}: {e}") from None
-    return pattern
-
-
-def _url(value: Any) -> str:
-    url = _text(value)
-    try:
-        parts = urlsplit(url)
-        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # e.g. "http://[::1" (unbalanced IPv6 bracket)
-        ok = False
-    if not ok:
-        raise ValueError(f"expected an http:// or https:// URL with a host, got {_show(url)}")
-    return url
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("yes", "no", "on", "off"):
-        return value.strip().lower() in ("yes", "on")  # YAML 1.1 spellings, read as meant
-    raise ValueError(f"expected true or false, got {_show(value)}")
-
-
-def _positive_int(value: Any) -> int:
-    number = _number(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        number = float(value)
-    if number is None or number < 1 or not number.is_integer():
-        raise ValueError(f"expected a positive whole number, got {_show(value)}")
-    return int(number)
-
-
-def _seconds(value: Any) -> float:
-    number = _number(value)
-    if isinstance(value, str):
-        number = float(parse_duration(value)) if value.strip() else None
-    if number is None or number <= 0:
-        raise ValueError(f"expected a positive number of seconds (10, 2.5, 1m), got {_show(value)}")
-    return number
-
 
 def _interval(value: Any) -> int:
     seconds = parse_duration(value)
     if seconds < MIN_INTERVAL:
-        raise ValueError(f"must be at least {MIN_INTERVAL} seconds (1m), got {_show(value)}")
+        raise ValueError(f"must be at least {MIN_INTERVAL} seconds (1m), got {show_value(value)}")
     return seconds
 
 
-def _port(value: Any) -> int:
-    if not 1 <= (port := _positive_int(value)) <= 65535:
-        raise ValueError(f"expected a port number from 1 to 65535, got {_show(value)}")
-    return port
-
-
-Text = Annotated[str, PlainValidator(_text)]
-Keyword = Annotated[str, PlainValidator(_keyword)]
-Regex = Annotated[str, PlainValidator(_regex)]
-Url = Annotated[str, PlainValidator(_url)]
-Bool = Annotated[bool, PlainValidator(_bool)]
-PositiveInt = Annotated[int, PlainValidator(_positive_int)]
-Seconds = Annotated[float, PlainValidator(_seconds)]
+Text = Annotated[str, PlainValidator(parse_text)]
+Keyword = Annotated[str, PlainValidator(parse_keyword)]
+Regex = Annotated[str, PlainValidator(parse_regex)]
+Url = Annotated[str, PlainValidator(parse_url)]
+Bool = Annotated[bool, PlainValidator(parse_bool)]
+PositiveInt = Annotated[int, PlainValidator(parse_positive_int)]
+Seconds = Annotated[float, PlainValidator(parse_seconds)]
 Interval = Annotated[int, PlainValidator(_interval)]
 Size = Annotated[int, PlainValidator(parse_size)]
-Port = Annotated[int, PlainValidator(_port)]
+Port = Annotated[int, PlainValidator(parse_port)]
 
 # --------------------------------------------------------------------------- schema
 
@@ -321,7 +202,9 @@ class _Reader:
             return items
         mapping: dict[str, Any] = {}
         for key, item in value.items():
-            name = key if isinstance(key, str) else _show(key).replace("nothing (null)", "null")
+            name = (
+                key if isinstance(key, str) else show_value(key).replace("nothing (null)", "null")
+            )
             self._note(loc + (name,), lc, "key", key)
             if name in mapping:  # e.g. `1:` and `"1":`
                 raise self.error(f"duplicate key {name!r}", loc + (name,))
@@ -347,11 +230,11 @@ def _message(err: dict[str, Any], loc: Path) -> str:
     if kind == "missing":
         return f"missing required key {str(loc[-1])!r}"
     if kind == "list_type":
-        return f"expected a list, got {_show(value)}"
+        return f"expected a list, got {show_value(value)}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         hint = " such as `- url: https://...`" if loc[:1] == ("feeds",) and len(loc) == 2 else ""
-        return f"expected a mapping of key: value{hint}, got {_show(value)}"
-    return f"{err['msg']}, got {_show(value)}"
+        return f"expected a mapping of key: value{hint}, got {show_value(value)}"
+    return f"{err['msg']}, got {show_value(value)}"
 
 
 def _first_error(reader: _Reader, exc: ValidationError) -> ConfigError:
@@ -401,7 +284,7 @@ def parse_config(text: str, path: str) -> Config:
     if not isinstance(tree, dict):
         raise reader.error(
             f"expected a mapping with keys {', '.join(_File.model_fields)} at the top level, "
-            f"got {_show(tree)}",
+            f"got {show_value(tree)}",
             line=1,
         )
     data = reader.plain(tree)
