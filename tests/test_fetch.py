@@ -370,15 +370,16 @@ def test_dripping_body_hits_total_timeout(server):
 
 
 def test_per_host_limit_holds_for_one_host(server):
-    requests = [FeedRequest(server.url(f"/slow?delay=0.1&n={i}")) for i in range(12)]
+    requests = [FeedRequest(server.url(f"/slow?delay=0.3&n={i}")) for i in range(12)]
 
     results = fetch_sync(requests, Settings(concurrency=16, per_host=2))
 
     assert all(r.ok for r in results) and len(results) == 12
     assert sorted(r.url for r in results) == sorted(r.url for r in requests)
     assert server.state.max_host["127.0.0.1"] == 2
-    # Durations are the feeds' own (~0.1 s each), not the ~0.6 s spent queueing for the host.
-    assert max(r.duration for r in results) < 0.35
+    # Durations are the feeds' own (~0.3 s each), not the up to ~1.8 s spent queueing for
+    # the host (margins are wide so a loaded CI machine cannot flake this).
+    assert max(r.duration for r in results) < 1.2
 
 
 def test_overall_and_per_host_limits_hold_across_hosts(server):
@@ -414,7 +415,7 @@ def test_one_failing_feed_does_not_affect_the_others(httpserver):
 
 
 def test_results_arrive_as_each_feed_completes(server):
-    slow, fast = server.url("/slow?delay=1"), server.url("/slow?delay=0")
+    slow, fast = server.url("/slow?delay=2"), server.url("/slow?delay=0")
     arrivals: list[tuple[str, float]] = []
 
     async def main() -> None:
@@ -425,7 +426,7 @@ def test_results_arrive_as_each_feed_completes(server):
     asyncio.run(main())
 
     assert [url for url, _ in arrivals] == [fast, slow]
-    assert arrivals[0][1] < 0.5 <= arrivals[1][1]
+    assert arrivals[0][1] < 1.5 <= arrivals[1][1]
 
 
 def test_cancelling_stops_downloads_and_leaves_nothing_running(server):
@@ -447,7 +448,8 @@ def test_cancelling_stops_downloads_and_leaves_nothing_running(server):
 
     leftover, took = asyncio.run(main())
 
-    assert leftover == 0 and took < 0.5
+    # The downloads would take 3 s: returning well before that means they were cancelled.
+    assert leftover == 0 and took < 2.0
 
 
 def test_stopping_early_with_aclosing_cancels_the_rest(server):
