@@ -295,3 +295,36 @@ class TopicMatch:
     topic: str
     #: "feed" (fixed feed topic), "keyword:<kw>", "regex:<pattern>", or "fallback".
     rule: str
+
+
+# --------------------------------------------------------------------------- stories
+
+
+@dataclass(frozen=True, slots=True)
+class StoryInput:
+    """One stored article as story clustering sees it."""
+
+    #: articles.id
+    article_id: int
+    #: The outlet of the feed that first carried it (None when the feed has no outlet).
+    outlet: str | None
+    #: Publication time, UTC.
+    published: datetime
+    title: str
+    #: Title and summary (see `tagging_text`).
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoryAssignment:
+    """Which story an article belongs to, how sure we are, and how we decided."""
+
+    article_id: int
+    #: stories.id: an existing story's id, or a new one allocated by the clusterer.
+    story_id: int
+    #: Similarity to the story (0..1) that decided membership; 1.0 for a story's first article.
+    score: float
+    #: "first" (opened the story), or the rule that joined it, e.g. "minhash", "title".
+    method: str
+    #: True when the text is a near-verbatim copy of an earlier member (wire copy).
+    syndicated: bool = False

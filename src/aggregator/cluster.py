@@ -1,0 +1,326 @@
+"""StoryInputs in, StoryAssignments out: group reports of one news event into stories. Pure.
+
+A story is one event (who did what, when), told by many outlets with different framing and
+transliteration; a later development with the same actors is another story (issue #3).
+
+Method, one article at a time in published order:
+
+1. **Normalise** title and text: strip wire headline prefixes ("UPDATE 2-", "REFILE-",
+   "EXCLUSIVE-"), wire credits (" - Meridian Press") and datelines ("KYIV, Nov 16 (Wire) -"),
+   fold accents and transliteration variants (a small exonym table, Kiev → Kyiv, plus general
+   spelling rules: y → i, doubled letters single, -iy/-yy endings, so Zelenskyy, Zelenskiy
+   and Zelensky, or Odesa and Odessa, become one token), drop stop words, strip plural and
+   tense endings.
+2. **Index** the articles inside the time window in an inverted index (token → articles) with
+   document frequencies over the same window. Articles older than the window behind the
+   newest article seen are evicted, so the index and the cost of one article are bounded by
+   the window's traffic, not by the size of the database.
+3. **Candidates** are the indexed articles that share the new article's rarest tokens (never
+   a pairwise scan), ranked by the IDF weight they share; the best `max_candidates` are scored
+   by IDF-weighted cosine over title and text (the headline counts twice; rare names, numbers
+   and places dominate "Ukraine" and "Putin"). A story's score blends the cosine to its most
+   similar member with the cosine to its centroid, times a time decay from the story's first
+   report: reports of one event follow within hours, a follow-up a day later with the same
+   actors falls below the threshold unless its wording is close.
+4. The article **joins** the best-scoring story when its score reaches the
+   threshold, else opens a new story. A near-verbatim copy of a member (Jaccard of word
+   3-shingles ≥ `syndication`) joins whatever the score and is flagged `syndicated`.
+   Roundups and opinion columns (marked as such in the headline) always stand alone.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .models import StoryAssignment, StoryInput
+
+__all__ = ["ClusterSettings", "Clusterer", "tokens"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """Tuning knobs; the defaults were tuned on the dev set (bench/eval_stories.py)."""
+
+    #: Hours either side of an article in which stories are candidates (and IDF is counted).
+    window_hours: float = 72.0
+    #: Score at or above which an article joins a story (plateau 0.16-0.20 on the dev set).
+    threshold: float = 0.17
+    #: Hours after a story's first report within which a new report gets no time penalty ...
+    grace_hours: float = 10.0
+    #: ... and beyond which its score decays by a factor e every `decay_hours`.
+    decay_hours: float = 16.0
+    #: Weight of the cosine to the story's centroid (sum of its members in the window);
+    #: the rest is the cosine to its most similar member.
+    centroid_weight: float = 0.3
+    #: Rarest tokens of an article looked up in the index to find candidates ...
+    probe_tokens: int = 24
+    #: ... and how many of the articles found, ranked by the IDF weight they share with it,
+    #: are scored exactly.
+    max_candidates: int = 40
+    #: Jaccard of word 3-shingles at which an article is a copy of a member (wire copy).
+    syndication: float = 0.6
+
+
+_WIRE_PREFIX = re.compile(
+    r"^(?:\s*(?:UPDATE|REFILE|CORRECTED|CORRECTION|EXCLUSIVE|BREAKING|URGENT|FLASH|RPT|"
+    r"REPEAT|WRAPUP|ANALYSIS|INSIGHT|FACTBOX)(?:\s*\d+)?\s*[-–—:|]\s*)+",
+    re.IGNORECASE,
+)
+#: "KYIV, Nov 16 (Meridian) -", "MOSCOW (Wire) —", "LONDON, November 16 -".
+_DATELINE = re.compile(
+    r"^\s*[A-Z][A-Za-z.'’ -]{1,40}(?:,\s*[A-Z][a-z]{2,9}\.?\s+\d{1,2})?\s*(?:\([^)]{1,40}\))?"
+    r"\s*[-–—]+\s+"
+)
+#: " - Meridian Press" / " | Outlet" credit at the end of a republished headline.
+_CREDIT = re.compile(r"\s+[-–—|]\s+[A-Z][\w.&' ]{1,40}$")
+#: Headlines of pieces that summarise several events or argue in general: a story of their own.
+_STANDALONE = re.compile(
+    r"^[\w' ]{0,30}?\b(?:briefing|roundup|round-up|at a glance|live|opinion|comment|column|"
+    r"editorial|op-ed)\s*[:|–—]|\b(?:live updates|week in review|day \d+ of the war)\b",
+    re.IGNORECASE,
+)
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*[a-z]*|[a-z]+")
+
+#: Exonyms and Russian-style spellings of Ukrainian places -> the Ukrainian spelling.
+_EXONYMS = {
+    "kiev": "kyiv", "kharkov": "kharkiv", "lugansk": "luhansk", "nikolaev": "mykolaiv",
+    "nikolayev": "mykolaiv", "dnepr": "dnipro", "dnepropetrovsk": "dnipro", "lvov": "lviv",
+    "chernigov": "chernihiv", "zaporozhye": "zaporizhzhia", "zaporizhia": "zaporizhzhia",
+    "zaporozhie": "zaporizhzhia", "rovno": "rivne", "zhitomir": "zhytomyr",
+    "vinnitsa": "vinnytsia", "kirovograd": "kropyvnytskyi", "chernobyl": "chornobyl",
+    "artyomovsk": "bakhmut", "artemovsk": "bakhmut", "ukrainian": "ukraine",
+    "russian": "russia", "russians": "russia", "ukrainians": "ukraine", "britain": "uk",
+    "british": "uk", "u.s": "us", "american": "us", "americans": "us", "european": "eu",
+}  # fmt: skip
+
+_STOP = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few
+    for from further had has have having he her here hers him his how i if in into is it its
+    itself just me more most my no nor not now of off on once only or other our out over own
+    same she should so some such than that the their them then there these they this those
+    through to too under until up very was we were what when where which while who whom why
+    will with would you your said says say saying told tell according new week weeks day days
+    monday tuesday wednesday thursday friday saturday sunday today yesterday tomorrow year
+    years month months time first last one two three per cent percent mr mrs ms report
+    reported reports news update latest amid since may might must shall s t""".split()
+)
+
+
+def _fold(word: str) -> str:
+    """A transliteration-insensitive, inflection-light form of one lower-case word."""
+    word = _EXONYMS.get(word, word)
+    if word[0].isdigit():
+        return word
+    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            word = word[: -len(suffix)] + repl
+            break
+    else:
+        if word.endswith("s") and not word.endswith("ss") and len(word) > 4:
+            word = word[:-1]
+    word = word.replace("y", "i")
+    word = re.sub(r"(.)\1+", r"\1", word)
+    if len(word) > 4:
+        word = word.rstrip("aeiou") or word
+    return word
+
+
+def _words(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKD", text.lower().replace("’", "'"))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = re.sub(r"'s\b", "", text)
+    return _TOKEN.findall(text)
+
+
+def _clean_title(title: str) -> str:
+    return _CREDIT.sub("", _WIRE_PREFIX.sub("", title))
+
+
+def _clean_body(body: str) -> str:
+    return _DATELINE.sub("", body, count=1)
+
+
+def _split(story: StoryInput) -> tuple[str, str]:
+    """(cleaned title, cleaned body) of an article; `text` starts with the title line."""
+    body = story.text
+    if body.startswith(story.title):
+        body = body[len(story.title) :]
+    return _clean_title(story.title), _clean_body(body.strip())
+
+
+def tokens(text: str) -> list[str]:
+    """Folded content tokens of `text`, stop words removed, in order."""
+    return [_fold(w) for w in _words(text) if w not in _STOP and (len(w) > 1 or w.isdigit())]
+
+
+class _Doc:
+    __slots__ = ("article_id", "story_id", "time", "tf", "shingles")
+
+    def __init__(self, story: StoryInput, story_id: int) -> None:
+        title, body = _split(story)
+        self.article_id = story.article_id
+        self.story_id = story_id
+        #: Hours since the epoch.
+        self.time = story.published.timestamp() / 3600.0
+        #: Token counts of title and text; the headline counts twice.
+        self.tf = Counter(tokens(body))
+        self.tf.update(tokens(title) * 2)
+        words = _words(f"{title} {body}")
+        self.shingles = frozenset(zip(words, words[1:], words[2:], strict=False))
+
+
+class Clusterer:
+    """Incremental story clustering over an inverted index bounded by the time window.
+
+    `recent` seeds the index with stored articles inside the window and their story ids;
+    new stories get ids from `next_story_id` on (and above every seeded id).
+    """
+
+    def __init__(
+        self,
+        settings: ClusterSettings = ClusterSettings(),  # noqa: B008 (frozen, so shared is fine)
+        *,
+        recent: Sequence[tuple[StoryInput, int]] = (),
+        next_story_id: int = 1,
+    ) -> None:
+        self.settings = settings
+        self._docs: dict[int, _Doc] = {}
+        self._postings: dict[str, set[int]] = {}
+        self._df: Counter[str] = Counter()
+        #: (time, article id) of indexed articles, oldest first, for eviction.
+        self._queue: list[tuple[float, int]] = []
+        self._horizon = -math.inf
+        #: Indexed members of each story, and the time of its first indexed member.
+        self._members: dict[int, set[int]] = {}
+        self._first: dict[int, float] = {}
+        self._next_id = max([next_story_id, *(sid + 1 for _, sid in recent)])
+        for story, story_id in sorted(recent, key=lambda r: (r[0].published, r[0].article_id)):
+            self._add(_Doc(story, story_id))
+
+    def __len__(self) -> int:
+        """Number of articles in the index (bounded by the window's traffic)."""
+        return len(self._docs)
+
+    def indexed_count(self) -> int:
+        return len(self._docs)
+
+    def assign(self, batch: Sequence[StoryInput]) -> list[StoryAssignment]:
+        """Assign each article, in published order, to an existing story or a new one."""
+        out = []
+        for story in sorted(batch, key=lambda s: (s.published, s.article_id)):
+            doc = _Doc(story, 0)
+            self._evict(doc.time - self.settings.window_hours)
+            assignment = self._decide(story, doc)
+            doc.story_id = assignment.story_id
+            self._add(doc)
+            out.append(assignment)
+        return out
+
+    # ------------------------------------------------------------------ scoring
+
+    def _decide(self, story: StoryInput, doc: _Doc) -> StoryAssignment:
+        s = self.settings
+        best_score, best_story = 0.0, None
+        if not _STANDALONE.search(story.title):
+            idf: dict[str, float] = {}  # the window changes with every article: memo per call
+            query = self._vector(doc.tf, idf)
+            nearest: dict[int, float] = {}  # story id -> cosine to its most similar member
+            for cand in self._candidates(doc, query):
+                if _jaccard(doc.shingles, cand.shingles) >= s.syndication:
+                    return StoryAssignment(story.article_id, cand.story_id, 1.0, "copy", True)
+                score = _dot(query, self._vector(cand.tf, idf))
+                nearest[cand.story_id] = max(score, nearest.get(cand.story_id, 0.0))
+            for story_id, member in nearest.items():
+                score = (1 - s.centroid_weight) * member
+                if s.centroid_weight:
+                    centroid = self._vector(self._centroid(story_id), idf)
+                    score += s.centroid_weight * _dot(query, centroid)
+                # Reports of one event follow its first report within hours; a development
+                # a day later with the same actors is another story (issue #3).
+                late = max(0.0, abs(doc.time - self._first[story_id]) - s.grace_hours)
+                score *= math.exp(-late / s.decay_hours)
+                if score > best_score:
+                    best_score, best_story = score, story_id
+        if best_story is not None and best_score >= s.threshold:
+            return StoryAssignment(story.article_id, best_story, round(best_score, 4), "tfidf")
+        story_id = self._next_id
+        self._next_id += 1
+        return StoryAssignment(story.article_id, story_id, 1.0, "first")
+
+    def _candidates(self, doc: _Doc, query: dict[str, float]) -> list[_Doc]:
+        """Indexed articles in the window sharing the most weight of the article's rare tokens."""
+        s = self.settings
+        probes = sorted((t for t in doc.tf if t in self._df), key=lambda t: (self._df[t], t))
+        shared: Counter[int] = Counter()
+        for t in probes[: s.probe_tokens]:
+            for i in self._postings[t]:
+                shared[i] += query[t]
+        near = (self._docs[i] for i in sorted(shared, key=lambda i: (-shared[i], i)))
+        inside = (d for d in near if abs(d.time - doc.time) <= s.window_hours)
+        return list(itertools.islice(inside, s.max_candidates))
+
+    def _centroid(self, story_id: int) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for i in self._members[story_id]:
+            total.update(self._docs[i].tf)
+        return total
+
+    def _vector(self, tf: Counter[str], idf: dict[str, float]) -> dict[str, float]:
+        """Unit vector of sublinear TF x IDF, IDF counted over the window."""
+        n = len(self._docs) + 1
+        weights = {}
+        for t, count in tf.items():
+            if t not in idf:
+                idf[t] = math.log(1.0 + n / (self._df[t] + 1))
+            weights[t] = (1 + math.log(count)) * idf[t]
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        return {t: w / norm for t, w in weights.items()}
+
+    # ------------------------------------------------------------------ index
+
+    def _add(self, doc: _Doc) -> None:
+        self._evict(doc.time - self.settings.window_hours)
+        if doc.time < self._horizon or doc.article_id in self._docs:
+            return  # older than the window already (never a candidate again), or known
+        self._docs[doc.article_id] = doc
+        heapq.heappush(self._queue, (doc.time, doc.article_id))
+        for t in doc.tf:
+            self._postings.setdefault(t, set()).add(doc.article_id)
+        self._df.update(doc.tf.keys())
+        self._members.setdefault(doc.story_id, set()).add(doc.article_id)
+        self._first.setdefault(doc.story_id, doc.time)
+
+    def _evict(self, horizon: float) -> None:
+        """Forget articles published before `horizon` (hours since the epoch)."""
+        self._horizon = max(self._horizon, horizon)
+        while self._queue and self._queue[0][0] < self._horizon:
+            doc = self._docs.pop(heapq.heappop(self._queue)[1])
+            members = self._members[doc.story_id]
+            members.discard(doc.article_id)
+            if not members:
+                del self._members[doc.story_id], self._first[doc.story_id]
+            for t in doc.tf:
+                self._postings[t].discard(doc.article_id)
+                if not self._postings[t]:
+                    del self._postings[t]
+                self._df[t] -= 1
+                if not self._df[t]:
+                    del self._df[t]
+
+
+def _dot(a: dict[str, float], b: dict[str, float]) -> float:
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(w * b[t] for t, w in a.items() if t in b)
+
+
+def _jaccard(a: frozenset[object], b: frozenset[object]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
