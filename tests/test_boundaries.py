@@ -42,8 +42,18 @@ def test_only_allowed_modules_import(module: str) -> None:
     assert importers, f"nothing imports {module}: update this rule"
 
 
+def test_only_the_store_layer_runs_sql() -> None:
+    """SQL lives in store.py, schema.py and store_stories.py (which works through a Store)."""
+    store_layer = {"store.py", "schema.py", "store_stories.py"}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name in store_layer:
+            continue
+        source = path.read_text(encoding="utf-8")
+        assert ".execute(" not in source and ".db." not in source, path.name
+
+
 def test_pure_steps_do_no_io() -> None:
     """normalize and topics get everything passed in: no clock, network, files or database."""
-    for name in ("normalize.py", "topics.py", "models.py"):
+    for name in ("normalize.py", "topics.py", "models.py", "cluster.py"):
         imports = imported_modules(PACKAGE / name)
         assert not imports & {"httpx", "sqlite3", "sqlite_utils", "socket", "os", "time"}, name

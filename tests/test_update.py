@@ -219,3 +219,72 @@ def test_dev_feed_dates_are_utc(tmp_path: Path, eval_server, name: str) -> None:
         )
     expected = Counter(e["published_utc"] for e in truth.values() if e["feed"] == name)
     assert stored == expected
+
+
+def test_fetch_groups_new_articles_into_stories_and_recluster_agrees(
+    tmp_path: Path, feed_dir: Path, feed_server
+) -> None:
+    """Clustering runs after every fetch on the new articles only; a rebuild agrees with it."""
+    from aggregator.update import recluster
+
+    (feed_dir / "a.xml").write_text(
+        rss(
+            [
+                {
+                    "title": "Kyiv says Russian drones hit Odesa port grain terminal overnight",
+                    "link": "https://a.example/1",
+                    "description": "Drones struck the Odesa grain terminal, the governor said.",
+                    "pubDate": "Mon, 16 Nov 2026 06:00:00 GMT",
+                }
+            ]
+        )
+    )
+    (feed_dir / "b.xml").write_text(rss([]))
+    config = make_config(
+        tmp_path,
+        [feed_server.base_url + "a.xml", feed_server.base_url + "b.xml"],
+        outlets=(OutletConfig(name="A"), OutletConfig(name="B")),
+        feed_outlets=["A", "B"],
+    )
+    with Store(config.database_path) as store:
+        first = update(config, store)
+        (feed_dir / "b.xml").write_text(
+            rss(
+                [
+                    {
+                        "title": "Russian drones strike Odessa port grain terminal, Kiev says",
+                        "link": "https://b.example/1",
+                        "description": "Drones hit the grain terminal at Odessa port overnight.",
+                        "pubDate": "Mon, 16 Nov 2026 07:30:00 GMT",
+                    },
+                    {
+                        "title": "Chess champion wins rapid title in Oslo",
+                        "link": "https://b.example/2",
+                        "description": "The world champion won the rapid event on tiebreaks.",
+                        "pubDate": "Mon, 16 Nov 2026 08:00:00 GMT",
+                    },
+                ]
+            )
+        )
+        second = update(config, store)
+        members = store.db.execute(
+            "SELECT a.url, m.story_id, m.lag_seconds FROM story_members m"
+            " JOIN articles a ON a.id = m.article_id ORDER BY a.url"
+        ).fetchall()
+        story = store.db.execute(
+            "SELECT first_outlet, outlets, articles FROM stories WHERE id = ?", [members[0][1]]
+        ).fetchone()
+        articles, stories = recluster(store)
+        rebuilt = store.db.execute(
+            "SELECT a.url, m.story_id FROM story_members m"
+            " JOIN articles a ON a.id = m.article_id ORDER BY a.url"
+        ).fetchall()
+    assert (first.clustered, first.new_stories) == (1, 1)
+    assert (second.clustered, second.new_stories) == (2, 1)
+    by_url = {url: (story_id, lag) for url, story_id, lag in members}
+    assert by_url["https://a.example/1"][0] == by_url["https://b.example/1"][0]
+    assert by_url["https://b.example/2"][0] != by_url["https://a.example/1"][0]
+    assert by_url["https://b.example/1"][1] == 90 * 60
+    assert story == ("A", 2, 2)
+    assert (articles, stories) == (3, 2)
+    assert [s for _, s in rebuilt][0] == [s for _, s in rebuilt][1] != [s for _, s in rebuilt][2]

@@ -45,7 +45,12 @@ def test_every_canned_query_has_rows(demo_db: Path) -> None:
     ds = make_datasette(demo_db)
     db = database_name(demo_db)
     queries = metadata_for(demo_db)["databases"][db]["queries"]
-    params = {"latest_by_topic": "topic=sanctions", "search": "q=Zelensky*"}
+    params = {
+        "latest_by_topic": "topic=sanctions",
+        "search": "q=Zelensky*",
+        "story": "story_id=1",
+        "outlets_missing_story": "story_id=1",
+    }
     assert set(params) <= set(queries)
     for name in queries:
         response = get(ds, f"/{db}/{name}.json?_shape=objects&{params.get(name, '')}")

@@ -117,8 +117,8 @@ def _print_summary(summary: UpdateSummary, database: str) -> None:
     click.echo(
         f"{len(summary.outcomes)} feeds: {summary.count('ok')} ok, "
         f"{summary.count('not_modified')} not modified, {summary.count('unchanged')} unchanged, "
-        f"{len(summary.failed)} failed; {summary.new} new articles, {summary.updated} updated "
-        f"→ {database}"
+        f"{len(summary.failed)} failed; {summary.new} new articles, {summary.updated} updated, "
+        f"{summary.new_stories} new stories → {database}"
     )
     for outcome in summary.failed:
         click.echo(f"  FAILED {outcome.url}: {outcome.error}", err=True)
@@ -157,6 +157,18 @@ def retag(ctx: click.Context) -> None:
         store.sync_config(config)
         count = store.retag(tagger.tag)
     click.echo(f"Retagged {count} articles.")
+
+
+@cli.command()
+@click.pass_context
+def recluster(ctx: click.Context) -> None:
+    """Rebuild every story from the stored articles (after a clustering change)."""
+    from .update import recluster as rebuild
+
+    config = _config(ctx)
+    with Store(config.database_path) as store:
+        articles, stories = rebuild(store)
+    click.echo(f"Grouped {articles} articles into {stories} stories.")
 
 
 @cli.command()
@@ -228,7 +240,7 @@ def demo(database: str, no_serve: bool, host: str, port: int) -> None:
             counts = store.counts()
     click.echo(
         f"{counts['articles']} articles, {counts['sightings']} sightings, "
-        f"{counts['article_topics']} topic tags in {database}"
+        f"{counts['article_topics']} topic tags, {counts['stories']} stories in {database}"
     )
     if first.failed:
         raise click.ClickException("some sample feeds failed; see above")

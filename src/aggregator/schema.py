@@ -141,3 +141,55 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["articles"].enable_fts(
         ["title", "summary_text", "content_text"], create_triggers=True, tokenize="unicode61"
     )
+
+
+@MIGRATIONS()
+def m002_stories(db: sqlite_utils.Database) -> None:
+    db["stories"].create(
+        {
+            "id": int,
+            "title": str,  # headline of the first report
+            "first_published": str,  # publication time of the first report, UTC
+            "last_published": str,  # of the latest member
+            "first_article_id": int,
+            "first_outlet": str,
+            "articles": int,  # member articles
+            "outlets": int,  # distinct outlets among members
+            "syndicated": int,  # members flagged as near-verbatim copies
+            "topics": str,  # JSON array: topics of any member
+        },
+        pk="id",
+        foreign_keys=[("first_article_id", "articles", "id"), ("first_outlet", "outlets", "name")],
+    )
+    db["stories"].create_index(["last_published"])
+    db["stories"].create_index(["outlets", "articles"])
+    db["story_members"].create(
+        {
+            "article_id": int,
+            "story_id": int,
+            "score": float,  # similarity that decided membership, 0..1
+            "method": str,  # first | the rule that joined it
+            "syndicated": int,  # near-verbatim copy of an earlier member
+            "outlet": str,
+            "published": str,
+            "lag_seconds": int,  # behind the story's first report
+        },
+        pk="article_id",
+        foreign_keys=[
+            ("article_id", "articles", "id"),
+            ("story_id", "stories", "id"),
+            ("outlet", "outlets", "name"),
+        ],
+    )
+    db["story_members"].create_index(["story_id", "published"])
+    db["story_members"].create_index(["published"])
+    db.create_view(
+        "story_outlets",
+        """
+        select m.story_id, m.outlet, min(m.published) as first_published,
+          min(m.lag_seconds) as lag_seconds, round(min(m.lag_seconds) / 3600.0, 1) as lag_hours,
+          count(*) as articles, max(m.syndicated) as syndicated
+        from story_members m
+        group by m.story_id, m.outlet
+        """,
+    )

@@ -29,6 +29,11 @@ BUSY_TIMEOUT_MS = 30_000
 Tag = Callable[[str, Sequence[str]], Sequence[TopicMatch]]
 
 
+def parse_iso(text: str) -> datetime:
+    """The inverse of `iso`: a stored UTC timestamp back to an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
 def iso(dt: datetime | None) -> str | None:
     """UTC ISO-8601 with a Z, second precision: sorts as text, reads as a date in Datasette."""
     if dt is None:
@@ -90,7 +95,8 @@ class Store:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[None]:
+        """One atomic write; a failed write is a StoreError and leaves nothing half-done."""
         try:
             with self.db.atomic():
                 yield
@@ -101,7 +107,7 @@ class Store:
 
     def sync_config(self, config: Config) -> None:
         """Mirror feeds.yaml's outlets, topics and feeds; keep rows that left the config."""
-        with self._transaction():
+        with self.transaction():
             ex = self.db.execute
             ex("UPDATE outlets SET in_config = 0")
             for o in config.outlets:
@@ -191,7 +197,7 @@ class Store:
         site_url: str | None = None,
     ) -> None:
         """Log one attempt and update the feed's health; call inside `saving` or alone."""
-        with self._transaction():
+        with self.transaction():
             self._record_attempt(
                 feed,
                 result,
@@ -286,7 +292,7 @@ class Store:
         problem: str | None = None,
     ) -> SaveCounts:
         """Store one feed's entries, its tags and the attempt, in one transaction."""
-        with self._transaction():
+        with self.transaction():
             counts = self._save_entries(feed, entries, tag, now)
             self._record_attempt(
                 feed, result, "ok", None, None, counts, body_hash, feed_title, site_url, problem
@@ -456,7 +462,7 @@ class Store:
         ):
             feed_topics.setdefault(article_id, set()).update(json.loads(raw or "[]"))
         count = 0
-        with self._transaction():
+        with self.transaction():
             rows = self.db.execute(
                 "SELECT id, title, summary_text, content_text FROM articles"
             ).fetchall()
@@ -483,5 +489,13 @@ class Store:
         """Row counts of the main tables."""
         return {
             t: self.db.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0]
-            for t in ("feeds", "articles", "sightings", "article_topics", "fetch_log")
+            for t in (
+                "feeds",
+                "articles",
+                "sightings",
+                "article_topics",
+                "fetch_log",
+                "stories",
+                "story_members",
+            )
         }
