@@ -127,3 +127,17 @@ def test_demo_no_serve(tmp_path: Path) -> None:
 def test_serve_without_database_is_clear(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["serve", str(tmp_path / "none.db")])
     assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_serve_needs_no_feeds_yaml_when_given_a_database(tmp_path: Path, monkeypatch) -> None:
+    """`aggregator serve DB` works in a folder without feeds.yaml (built-in host/port)."""
+    import aggregator.web
+
+    database = tmp_path / "news.db"
+    run("demo", "--no-serve", "--database", str(database))
+    calls = []
+    monkeypatch.setattr(aggregator.web, "serve", lambda path, **kw: calls.append((path, kw)))
+    monkeypatch.chdir(tmp_path)
+    result = run("serve", str(database))
+    assert result.exit_code == 0, result.output
+    assert calls == [(str(database), {"host": "127.0.0.1", "port": 8001})]

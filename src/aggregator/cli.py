@@ -17,7 +17,7 @@ import click
 from . import __version__
 from .config import load_config
 from .errors import AggregatorError
-from .models import Config
+from .models import Config, Settings
 from .store import Store
 from .update import FeedOutcome, UpdateSummary, update
 
@@ -133,11 +133,14 @@ def serve(ctx: click.Context, database: str | None, host: str | None, port: int 
     """Browse the database in Datasette (defaults from feeds.yaml)."""
     from .web import serve as serve_datasette
 
-    if database is None or host is None or port is None:
+    if database is None or os.path.exists(ctx.find_root().obj):
         config = _config(ctx)
         database = database or config.database_path
-        host = host or config.settings.host
-        port = port or config.settings.port
+        settings = config.settings
+    else:
+        settings = Settings()  # a database named without a feeds.yaml: built-in defaults
+    host = host or settings.host
+    port = port or settings.port
     if not os.path.exists(database):
         raise click.ClickException(f"{database} does not exist; run `aggregator fetch` first")
     Store(database).close()  # bring an older database's schema up to date first
