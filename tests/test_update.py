@@ -288,3 +288,35 @@ def test_fetch_groups_new_articles_into_stories_and_recluster_agrees(
     assert story == ("A", 2, 2)
     assert (articles, stories) == (3, 2)
     assert [s for _, s in rebuilt][0] == [s for _, s in rebuilt][1] != [s for _, s in rebuilt][2]
+
+
+def test_unexpected_error_in_one_feed_does_not_stop_the_run(
+    tmp_path: Path, feed_dir: Path, feed_server, monkeypatch
+) -> None:
+    import aggregator.update
+
+    real = aggregator.update.normalize_feed
+
+    def fragile(feed, *, now):
+        if feed.title == "Cursed":
+            raise ValueError("a corner case nobody foresaw")
+        return real(feed, now=now)
+
+    monkeypatch.setattr(aggregator.update, "normalize_feed", fragile)
+    (feed_dir / "a.xml").write_text(rss([{"title": "A", "link": "https://e.org/a"}]))
+    (feed_dir / "b.xml").write_text(
+        rss([{"title": "B", "link": "https://e.org/b"}], title="Cursed")
+    )
+    config = make_config(tmp_path, [feed_server.base_url + n for n in ("a.xml", "b.xml")])
+    with Store(config.database_path) as store:
+        summary = update(config, store)
+        log = store.db.execute("SELECT url, outcome, error_class FROM fetch_log").fetchall()
+        titles = [r[0] for r in store.db.execute("SELECT title FROM articles")]
+    assert titles == ["A"]
+    assert sorted(log) == [
+        (feed_server.base_url + "a.xml", "ok", None),
+        (feed_server.base_url + "b.xml", "parse_error", "ValueError"),
+    ]
+    assert [o.error for o in summary.failed] == [
+        "unexpected ValueError: a corner case nobody foresaw"
+    ]

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from . import store_stories
 from .cluster import Clusterer, ClusterSettings
-from .errors import AggregatorError, ParseError
+from .errors import AggregatorError, ParseError, StoreError
 from .fetch import fetch_all
 from .models import Config, FeedRequest, FetchResult
 from .normalize import normalize_feed
@@ -184,6 +184,31 @@ def process_result(
     clock: Callable[[], datetime],
 ) -> FeedOutcome:
     """Parse, normalise, tag and store one download; record the attempt whatever happens."""
+    try:
+        return _process_result(store, feed, result, tagger, clock)
+    except StoreError:
+        raise  # the database itself failed: no later feed can be stored either
+    except Exception as e:
+        # A document no step foresaw (or a bug): this feed fails, the others still run.
+        log.exception("%s: unexpected error while processing", feed.url)
+        message = f"unexpected {type(e).__name__}: {e}"
+        store.record_attempt(
+            feed,
+            result,
+            outcome="parse_error",
+            error_class=type(e).__name__,
+            error_message=message,
+        )
+        return FeedOutcome(feed.url, "parse_error", result.status, error=message)
+
+
+def _process_result(
+    store: Store,
+    feed: FeedState,
+    result: FetchResult,
+    tagger: Tagger,
+    clock: Callable[[], datetime],
+) -> FeedOutcome:
     if not result.ok:
         store.record_attempt(
             feed,
