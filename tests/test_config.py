@@ -334,3 +334,15 @@ def test_any_yaml_tree_loads_or_raises_config_error(tree):
 @given(st.integers(0, len(GOOD) - 1), st.text(max_size=5))
 def test_corrupted_good_file_loads_or_raises_config_error(position, junk):
     loads_or_config_error(GOOD[:position] + junk + GOOD[position:])
+
+
+def test_story_settings_default_to_the_tuned_clusterer_and_validate(tmp_path) -> None:
+    from aggregator.cluster import ClusterSettings
+
+    tuned = ClusterSettings()
+    assert Settings().story_window == tuned.window_hours * 3600
+    assert Settings().story_threshold == tuned.threshold
+    config = parse_config("settings:\n  story_window: 2d\n  story_threshold: 0.3\n", "f.yaml")
+    assert (config.settings.story_window, config.settings.story_threshold) == (172800, 0.3)
+    with pytest.raises(ConfigError, match=r"f.yaml:2: settings.story_threshold"):
+        parse_config("settings:\n  story_threshold: 1.5\n", "f.yaml")

@@ -166,11 +166,12 @@ def retag(ctx: click.Context) -> None:
 @click.pass_context
 def recluster(ctx: click.Context) -> None:
     """Rebuild every story from the stored articles (after a clustering change)."""
+    from .update import cluster_settings
     from .update import recluster as rebuild
 
     config = _config(ctx)
     with Store(config.database_path) as store:
-        articles, stories = rebuild(store)
+        articles, stories = rebuild(store, cluster_settings(config))
     click.echo(f"Grouped {articles} articles into {stories} stories.")
 
 

@@ -25,7 +25,7 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
@@ -98,6 +98,8 @@ class _Settings(_Strict):
     default_interval: Interval | None = None
     host: Text | None = None
     port: Port | None = None
+    story_window: Interval | None = None
+    story_threshold: Annotated[float, Field(gt=0, lt=1)] | None = None
 
 
 class _Outlet(_Strict):

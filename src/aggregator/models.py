@@ -41,6 +41,10 @@ class Settings:
     #: `aggregator serve` defaults.
     host: str = "127.0.0.1"
     port: int = 8001
+    #: Story clustering: how far back (seconds) an article looks for its story, and the
+    #: similarity (0..1) needed to join one. Defaults equal cluster.ClusterSettings'.
+    story_window: int = 72 * 3600
+    story_threshold: float = 0.17
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ at any step is recorded in its fetch_log row and the run goes on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
@@ -138,12 +139,21 @@ async def _update(
             outcomes.append(outcome)
             if on_outcome is not None:
                 on_outcome(outcome)
-    clustered, new_stories = cluster_new(store)
+    clustered, new_stories = cluster_new(store, cluster_settings(config))
     return UpdateSummary(tuple(outcomes), clustered, new_stories)
 
 
 #: Story clustering settings (tuned on the labelled dev set; see bench/eval_stories.py).
 CLUSTER_SETTINGS = ClusterSettings()
+
+
+def cluster_settings(config: Config) -> ClusterSettings:
+    """The tuned clustering settings with feeds.yaml's story_window and story_threshold."""
+    return dataclasses.replace(
+        CLUSTER_SETTINGS,
+        window_hours=config.settings.story_window / 3600,
+        threshold=config.settings.story_threshold,
+    )
 
 
 def cluster_new(store: Store, settings: ClusterSettings = CLUSTER_SETTINGS) -> tuple[int, int]:
