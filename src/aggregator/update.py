@@ -11,6 +11,7 @@ at any step is recorded in its fetch_log row and the run goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -130,15 +131,18 @@ async def _update(
     tagger = Tagger(config.topics, config.topic_scope)
     loop = asyncio.get_running_loop()
     outcomes: list[FeedOutcome] = []
+    # aclosing: if storing fails (StoreError), the downloads still in flight are cancelled
+    # and the client closed before the error propagates.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-store") as worker:
-        async for result in fetch_all(requests, config.settings):
-            state = by_fetch_url[result.url]
-            outcome = await loop.run_in_executor(
-                worker, process_result, store, state, result, tagger, clock
-            )
-            outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
+        async with contextlib.aclosing(fetch_all(requests, config.settings)) as results:
+            async for result in results:
+                state = by_fetch_url[result.url]
+                outcome = await loop.run_in_executor(
+                    worker, process_result, store, state, result, tagger, clock
+                )
+                outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
     clustered, new_stories = cluster_new(store, cluster_settings(config))
     return UpdateSummary(tuple(outcomes), clustered, new_stories)
 
