@@ -309,24 +309,24 @@ class Store:
         ex = self.db.execute
         stamp = iso(now)
         new = updated = 0
-        known = dict(
-            ex(
-                "SELECT entry_id, content_hash FROM sightings WHERE feed_id = ?", [feed.id]
-            ).fetchall()
-        )
+        # entry_id -> (content_hash, article_id) of this feed's sightings, read once.
+        known = {
+            entry_id: (content_hash, article_id)
+            for entry_id, content_hash, article_id in ex(
+                "SELECT entry_id, content_hash, article_id FROM sightings WHERE feed_id = ?",
+                [feed.id],
+            )
+        }
         for entry in entries:
             if entry.entry_id in known:
-                if known[entry.entry_id] == entry.content_hash:
+                known_hash, article_id = known[entry.entry_id]
+                if known_hash == entry.content_hash:
                     ex(
                         "UPDATE sightings SET last_seen = ? WHERE feed_id = ? AND entry_id = ?",
                         [stamp, feed.id, entry.entry_id],
                     )
                     continue
                 # The same entry, edited by its publisher: update in place.
-                (article_id,) = ex(
-                    "SELECT article_id FROM sightings WHERE feed_id = ? AND entry_id = ?",
-                    [feed.id, entry.entry_id],
-                ).fetchone()
                 self._update_article(article_id, entry, stamp)
                 ex(
                     "UPDATE sightings SET content_hash = ?, last_seen = ?, entry_url = ?"
@@ -359,7 +359,7 @@ class Store:
                     stamp,
                 ],
             )
-            known[entry.entry_id] = entry.content_hash
+            known[entry.entry_id] = (entry.content_hash, article_id)
             self._write_topics(article_id, entry, tag)
         return SaveCounts(new, updated)
 
