@@ -111,7 +111,9 @@ def test_feeds_lists_health(tmp_path: Path, feed_dir: Path, feed_server) -> None
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert any("Test feed" in line and " ok " in f" {line} " for line in lines)
-    assert any("gone.xml" in line and "error" in line and "404" in line for line in lines)
+    assert any(
+        "gone.xml" in line and "failing (permanent)" in line and "404" in line for line in lines
+    )
 
 
 def test_demo_no_serve(tmp_path: Path) -> None:

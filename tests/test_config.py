@@ -346,3 +346,25 @@ def test_story_settings_default_to_the_tuned_clusterer_and_validate(tmp_path) ->
     assert (config.settings.story_window, config.settings.story_threshold) == (172800, 0.3)
     with pytest.raises(ConfigError, match=r"f.yaml:2: settings.story_threshold"):
         parse_config("settings:\n  story_threshold: 1.5\n", "f.yaml")
+
+
+def test_polling_settings_parse_and_validate() -> None:
+    config = parse_config(
+        "settings:\n  adaptive: no\n  min_interval: 10m\n  max_interval: 12h\n"
+        "  max_backoff: 2d\n  jitter: 0.25\n",
+        "f.yaml",
+    )
+    s = config.settings
+    assert (s.adaptive, s.min_interval, s.max_interval, s.max_backoff, s.jitter) == (
+        False,
+        600,
+        43200,
+        172800,
+        0.25,
+    )
+    with pytest.raises(ConfigError, match=r"f.yaml:\d*:? ?settings.min_interval: .*longer than"):
+        parse_config("settings:\n  min_interval: 2h\n  max_interval: 1h\n", "f.yaml")
+    with pytest.raises(ConfigError, match=r"f.yaml:2: settings.jitter"):
+        parse_config("settings:\n  jitter: 0.9\n", "f.yaml")
+    with pytest.raises(ConfigError, match=r"f.yaml:2: settings.max_backoff"):
+        parse_config("settings:\n  max_backoff: 10s\n", "f.yaml")

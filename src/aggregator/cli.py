@@ -76,13 +76,22 @@ def init(path: str, force: bool) -> None:
 
 @cli.command()
 @click.argument("names", nargs=-1)
+@click.option("--due", is_flag=True, help="Only feeds whose next poll time has come (for cron).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @click.pass_context
-def fetch(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> None:
+def fetch(ctx: click.Context, names: tuple[str, ...], due: bool, quiet: bool) -> None:
     """Fetch all enabled feeds, or those named by URL, title or outlet."""
+    if due and names:
+        raise click.UsageError("--due picks feeds by schedule; do not name feeds with it")
     config = _config(ctx)
     with Store(config.database_path) as store:
-        summary = _run_update(config, store, names, quiet=quiet)
+        summary = _run_update(config, store, names, due=due, quiet=quiet)
+        next_poll = store.next_poll_time()
+    if due and not summary.outcomes:
+        if not quiet:
+            when = f"{next_poll:%Y-%m-%d %H:%M:%S} UTC" if next_poll else "never (none enabled)"
+            click.echo(f"No feed is due; the next one is at {when}.")
+        return
     if not quiet:
         _print_summary(summary, config.database_path)
     if summary.failed:
@@ -90,14 +99,14 @@ def fetch(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> None:
 
 
 def _run_update(
-    config: Config, store: Store, names: Sequence[str], *, quiet: bool
+    config: Config, store: Store, names: Sequence[str], *, quiet: bool, due: bool = False
 ) -> UpdateSummary:
     """Run one update with a rich progress bar when stderr is a terminal."""
     if quiet or not sys.stderr.isatty():
-        return update(config, store, names=names)
+        return update(config, store, names=names, due=due)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    total = sum(1 for f in config.feeds if f.enabled) if not names else None
+    total = sum(1 for f in config.feeds if f.enabled) if not names and not due else None
     with Progress(
         TextColumn("fetching"),
         BarColumn(),
@@ -110,7 +119,7 @@ def _run_update(
         def advance(outcome: FeedOutcome) -> None:
             progress.update(task, advance=1, last=f"{outcome.outcome}: {outcome.url}"[:60])
 
-        return update(config, store, names=names, on_outcome=advance)
+        return update(config, store, names=names, due=due, on_outcome=advance)
 
 
 def _print_summary(summary: UpdateSummary, database: str) -> None:
@@ -120,8 +129,17 @@ def _print_summary(summary: UpdateSummary, database: str) -> None:
         f"{len(summary.failed)} failed; {summary.new} new articles, {summary.updated} updated, "
         f"{summary.new_stories} new stories → {database}"
     )
+    for outcome in summary.outcomes:
+        if outcome.moved_to:
+            click.echo(f"  MOVED {outcome.url} → {outcome.moved_to} (permanent redirect, stored)")
     for outcome in summary.failed:
-        click.echo(f"  FAILED {outcome.url}: {outcome.error}", err=True)
+        plan = outcome.plan
+        then = ""
+        if plan is not None and plan.disabled_reason:
+            then = f"; disabled: {plan.disabled_reason}"
+        elif plan is not None and plan.next_poll is not None:
+            then = f"; next attempt {plan.next_poll:%Y-%m-%d %H:%M} UTC ({plan.reason})"
+        click.echo(f"  FAILED {outcome.url}: {outcome.error}{then}", err=True)
 
 
 @cli.command()
@@ -182,6 +200,8 @@ def feeds(ctx: click.Context) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from .schedule import format_span
+
     config = _config(ctx)
     with Store(config.database_path) as store:
         store.sync_config(config)
@@ -190,17 +210,27 @@ def feeds(ctx: click.Context) -> None:
     for heading in (
         "outlet",
         "feed",
-        "last outcome",
+        "state",
         "status",
         "last success",
         "errors",
         "entries",
+        "interval",
+        "next poll (UTC)",
+        "last error",
     ):
         table.add_column(heading)
     for r in rows:
-        state = "disabled" if not r["enabled"] else (r["last_outcome"] or "never fetched")
+        state = str(r["last_outcome"] or "never fetched")
+        if r["error_count"]:
+            state = f"failing ({r['error_kind'] or 'error'})"
+        if r["disabled_reason"]:
+            state = "disabled by server"
+        if not r["enabled"]:
+            state = "disabled in feeds.yaml"
         if not r["in_config"]:
-            state = "removed from config"
+            state = "removed from feeds.yaml"
+        interval = r["interval"] or r["poll_interval"]
         table.add_row(
             str(r["outlet"] or ""),
             str(r["title"] or r["url"]),
@@ -209,8 +239,105 @@ def feeds(ctx: click.Context) -> None:
             str(r["last_success"] or ""),
             str(r["error_count"]),
             str(r["entries"]),
+            format_span(int(interval)) + (" pinned" if r["interval"] else "") if interval else "",
+            str(r["next_poll"] or ("due" if r["enabled"] and r["in_config"] else "")),
+            str(r["disabled_reason"] or r["last_error"] or ""),
         )
-    Console(width=160).print(table)
+    Console(width=200).print(table)
+
+
+@cli.command()
+@click.option("--serve", is_flag=True, help="Run Datasette beside the poller.")
+@click.option("--host", default=None, help="Datasette interface [default: settings.host]")
+@click.option(
+    "-p", "--port", type=int, default=None, help="Datasette port [default: settings.port]"
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per poll cycle, as text or as one JSON object.",
+)
+@click.pass_context
+def run(
+    ctx: click.Context, serve: bool, host: str | None, port: int | None, log_format: str
+) -> None:
+    """Poll every feed on its own schedule until stopped (Ctrl-C or SIGTERM)."""
+    import asyncio
+    import signal
+    import subprocess
+
+    from .daemon import Daemon
+    from .logs import configure
+
+    verbose = ctx.find_root().params.get("verbose")
+    configure(log_format, logging.DEBUG if verbose else logging.INFO)
+    daemon = Daemon(ctx.find_root().obj)
+    config = daemon.config
+    web: subprocess.Popen[bytes] | None = None
+    if serve:
+        Store(config.database_path).close()  # create the database before Datasette opens it
+        host = host or config.settings.host
+        port = port or config.settings.port
+        # Its own process: parsing a large feed never stalls a page, and a crash of one
+        # does not take the other down. It is read-only (see web.py).
+        web = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "serve", config.database_path]
+            + ["--host", host, "--port", str(port)]
+        )
+        logging.getLogger("aggregator.run").info("Datasette on http://%s:%d/", host, port)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await daemon.run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        if web is not None:
+            web.terminate()
+            try:
+                web.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                web.kill()
+    logging.getLogger("aggregator.run").info("stopped cleanly")
+
+
+@cli.command()
+@click.option(
+    "--older-than",
+    "age",
+    required=True,
+    help="Remove articles published longer ago than this, e.g. 180d, 26w.",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@click.pass_context
+def prune(ctx: click.Context, age: str, dry_run: bool) -> None:
+    """Remove old articles (a tombstone keeps each from coming back) and old fetch_log rows."""
+    from datetime import timedelta
+
+    from .units import parse_duration
+    from .update import utcnow
+
+    try:
+        seconds = parse_duration(age)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--older-than") from None
+    config = _config(ctx)
+    now = utcnow()
+    cutoff = now - timedelta(seconds=seconds)
+    with Store(config.database_path) as store:
+        counts = store.prune(cutoff, now, dry_run=dry_run)
+    verb = "Would remove" if dry_run else "Removed"
+    click.echo(
+        f"{verb} {counts.articles} articles published before {cutoff:%Y-%m-%d %H:%M} UTC"
+        f" ({counts.sightings} sightings), {counts.stories} emptied stories and"
+        f" {counts.fetch_log} fetch_log rows."
+    )
 
 
 @cli.command()

@@ -96,6 +96,11 @@ class _Settings(_Strict):
     user_agent: Text | None = None
     max_body_bytes: Size | None = None
     default_interval: Interval | None = None
+    adaptive: Bool | None = None
+    min_interval: Interval | None = None
+    max_interval: Interval | None = None
+    max_backoff: Interval | None = None
+    jitter: Annotated[float, Field(ge=0, le=0.5)] | None = None
     host: Text | None = None
     port: Port | None = None
     story_window: Interval | None = None
@@ -372,9 +377,16 @@ def _build(model: _File, reader: _Reader) -> Config:
         )
 
     given = model.settings.model_dump(exclude_none=True) if model.settings else {}
+    settings = Settings(**given)
+    if settings.min_interval > settings.max_interval:
+        raise reader.error(
+            f"min_interval ({settings.min_interval} s) is longer than max_interval"
+            f" ({settings.max_interval} s)",
+            ("settings", "min_interval"),
+        )
     return Config(
         path=reader.path,
-        settings=Settings(**given),
+        settings=settings,
         outlets=tuple(outlets),
         feeds=tuple(feeds),
         topic_scope=tuple(model.topic_scope or ()),

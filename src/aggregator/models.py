@@ -36,8 +36,18 @@ class Settings:
     user_agent: str | None = None
     #: Largest response body accepted, in bytes (checked while streaming, after decompression).
     max_body_bytes: int = 15 * 1024 * 1024
-    #: Poll interval in seconds for feeds without their own `interval`.
+    #: Poll interval in seconds for feeds without their own `interval`, until their posting
+    #: rate is known (see schedule.py).
     default_interval: int = 3600
+    #: Adapt each feed's interval (without its own `interval`) to how often it posts,
+    #: within min_interval .. max_interval seconds.
+    adaptive: bool = True
+    min_interval: int = 300
+    max_interval: int = 86400
+    #: Longest wait after failures in a row (seconds); failures double the wait up to it.
+    max_backoff: int = 86400
+    #: Random spread of each wait, as a fraction (0.1: ±10 %), so polls do not bunch up.
+    jitter: float = 0.1
     #: `aggregator serve` defaults.
     host: str = "127.0.0.1"
     port: int = 8001
@@ -177,6 +187,25 @@ class FetchResult:
             if key == name:
                 return value
         return None
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+@dataclass(frozen=True, slots=True)
+class PollPlan:
+    """When to poll a feed next and why (see schedule.py)."""
+
+    #: Next attempt (UTC); None when the feed is disabled.
+    next_poll: datetime | None
+    #: The feed's normal interval in seconds (backoff and server hints come on top).
+    interval: int
+    #: None after a success, else "temporary" or "permanent".
+    error_kind: str | None
+    #: Set when the server disabled the feed (410 Gone): what happened and when.
+    disabled_reason: str | None
+    #: Why this wait, for logs and `aggregator feeds`, e.g. "Retry-After asks for 2h".
+    reason: str
 
 
 # --------------------------------------------------------------------------- parse

@@ -193,3 +193,25 @@ def m002_stories(db: sqlite_utils.Database) -> None:
         group by m.story_id, m.outlet
         """,
     )
+
+
+@MIGRATIONS()
+def m003_polling(db: sqlite_utils.Database) -> None:
+    # feeds.interval now holds only an interval pinned in feeds.yaml (NULL: adaptive);
+    # sync_config rewrites it on every run.
+    db["feeds"].add_column("poll_interval", int)  # normal interval now in use, seconds
+    db["feeds"].add_column("next_poll", str)  # next attempt, UTC; NULL: due now
+    db["feeds"].add_column("poll_reason", str)  # why that wait
+    db["feeds"].add_column("error_kind", str)  # temporary | permanent, while failing
+    db["feeds"].add_column("feed_ttl", int)  # <ttl>/sy:updatePeriod of the last document
+    db["feeds"].add_column("disabled_reason", str)  # set by the server (410 Gone)
+    db["feeds"].create_index(["next_poll"])
+    db["fetch_log"].add_column("next_poll", str)  # what the attempt scheduled
+    db["tombstones"].create(
+        {
+            "dedup_key": str,  # articles.dedup_key of a pruned article
+            "published": str,
+            "pruned": str,  # when `aggregator prune` removed it
+        },
+        pk="dedup_key",
+    )

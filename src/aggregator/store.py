@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import sqlite_utils
 
 from .errors import StoreError
-from .models import Config, Entry, FetchResult, TopicMatch, tagging_text
+from .models import Config, Entry, FetchResult, PollPlan, TopicMatch, tagging_text
 from .schema import MIGRATIONS
 
 #: Seconds a writer waits for another writer's lock before giving up ("database is locked").
@@ -54,12 +54,34 @@ class FeedState:
     outlet: str | None
     topics: tuple[str, ...]
     enabled: bool
+    #: Interval pinned in feeds.yaml (seconds), None when adaptive.
+    interval: int | None = None
+    #: Normal interval in use (seconds), None before the first poll.
+    poll_interval: int | None = None
+    #: Failed attempts in a row.
+    error_count: int = 0
+    #: <ttl>/sy:updatePeriod of the last parsed document (seconds).
+    feed_ttl: int | None = None
+    #: Next scheduled attempt; None: due now.
+    next_poll: datetime | None = None
+    #: Why the server disabled the feed (410 Gone), or None.
+    disabled_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SaveCounts:
     new: int
     updated: int
+
+
+@dataclass(frozen=True, slots=True)
+class PruneCounts:
+    """What `prune` removed (or would remove, in a dry run)."""
+
+    articles: int
+    sightings: int
+    stories: int
+    fetch_log: int
 
 
 class Store:
@@ -155,7 +177,7 @@ class Store:
                         f.title,
                         f.outlet,
                         json.dumps(list(f.topics)),
-                        f.interval or config.settings.default_interval,
+                        f.interval,
                         int(f.enabled),
                     ],
                 )
@@ -163,7 +185,8 @@ class Store:
     def feed_states(self) -> dict[str, FeedState]:
         """Every feed still in the config, keyed by configured URL."""
         rows = self.db.execute(
-            "SELECT id, url, fetch_url, etag, last_modified, body_hash, outlet, topics, enabled"
+            "SELECT id, url, fetch_url, etag, last_modified, body_hash, outlet, topics, enabled,"
+            " interval, poll_interval, error_count, feed_ttl, next_poll, disabled_reason"
             " FROM feeds WHERE in_config = 1"
         ).fetchall()
         return {
@@ -177,9 +200,35 @@ class Store:
                 outlet=r[6],
                 topics=tuple(json.loads(r[7] or "[]")),
                 enabled=bool(r[8]),
+                interval=r[9],
+                poll_interval=r[10],
+                error_count=r[11] or 0,
+                feed_ttl=r[12],
+                next_poll=parse_iso(r[13]) if r[13] else None,
+                disabled_reason=r[14],
             )
             for r in rows
         }
+
+    def due_urls(self, now: datetime) -> list[str]:
+        """Configured URLs of the enabled feeds whose next poll time has come, soonest first."""
+        rows = self.db.execute(
+            "SELECT url FROM feeds WHERE in_config = 1 AND enabled = 1"
+            " AND disabled_reason IS NULL AND (next_poll IS NULL OR next_poll <= ?)"
+            " ORDER BY next_poll IS NOT NULL, next_poll, id",
+            [iso(now)],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def next_poll_time(self) -> datetime | None:
+        """The soonest scheduled poll of any enabled feed (None: none scheduled)."""
+        row = self.db.execute(
+            "SELECT min(coalesce(next_poll, '')) FROM feeds WHERE in_config = 1 AND enabled = 1"
+            " AND disabled_reason IS NULL"
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return parse_iso(row[0]) if row[0] else datetime.min.replace(tzinfo=UTC)
 
     # ------------------------------------------------------------------ fetch results
 
@@ -195,8 +244,10 @@ class Store:
         body_hash: str | None = None,
         feed_title: str | None = None,
         site_url: str | None = None,
+        plan: PollPlan | None = None,
+        feed_ttl: int | None = None,
     ) -> None:
-        """Log one attempt and update the feed's health; call inside `saving` or alone."""
+        """Log one attempt, update the feed's health and schedule, in one transaction."""
         with self.transaction():
             self._record_attempt(
                 feed,
@@ -208,6 +259,8 @@ class Store:
                 body_hash,
                 feed_title,
                 site_url,
+                plan=plan,
+                feed_ttl=feed_ttl,
             )
 
     def _record_attempt(
@@ -222,13 +275,17 @@ class Store:
         feed_title: str | None,
         site_url: str | None,
         problem: str | None = None,
+        *,
+        plan: PollPlan | None = None,
+        feed_ttl: int | None = None,
     ) -> None:
         started = iso(result.started)
         failed = outcome in ("error", "parse_error")
+        next_poll = iso(plan.next_poll) if plan is not None else None
         self.db.execute(
             "INSERT INTO fetch_log (feed_id, url, final_url, started, duration_ms, status, bytes,"
-            " outcome, error_class, error_message, problem, new_entries, updated_entries)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " outcome, error_class, error_message, problem, new_entries, updated_entries,"
+            " next_poll) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 feed.id,
                 result.url,
@@ -243,8 +300,22 @@ class Store:
                 problem,
                 counts.new,
                 counts.updated,
+                next_poll,
             ],
         )
+        if plan is not None:
+            self.db.execute(
+                "UPDATE feeds SET next_poll = ?, poll_interval = ?, poll_reason = ?,"
+                " error_kind = ?, disabled_reason = ? WHERE id = ?",
+                [
+                    next_poll,
+                    plan.interval,
+                    plan.reason,
+                    plan.error_kind,
+                    plan.disabled_reason,
+                    feed.id,
+                ],
+            )
         if failed:
             self.db.execute(
                 "UPDATE feeds SET last_fetched = ?, last_status = ?, last_outcome = ?,"
@@ -267,6 +338,12 @@ class Store:
             sets["last_modified"] = result.header("last-modified")
         if body_hash is not None:
             sets["body_hash"] = body_hash
+        if outcome == "ok":
+            sets["feed_ttl"] = feed_ttl  # from the document just parsed (None: it has none)
+        if result.permanent_redirect and result.final_url != feed.fetch_url:
+            # 301/308 all the way: ask the new address from now on (feeds.url, the
+            # identity from feeds.yaml, stays). A temporary redirect changes nothing.
+            sets["fetch_url"] = result.final_url
         if feed_title:
             sets["feed_title"] = feed_title
         if site_url:
@@ -290,12 +367,25 @@ class Store:
         feed_title: str | None = None,
         site_url: str | None = None,
         problem: str | None = None,
+        plan: PollPlan | None = None,
+        feed_ttl: int | None = None,
     ) -> SaveCounts:
         """Store one feed's entries, its tags and the attempt, in one transaction."""
         with self.transaction():
             counts = self._save_entries(feed, entries, tag, now)
             self._record_attempt(
-                feed, result, "ok", None, None, counts, body_hash, feed_title, site_url, problem
+                feed,
+                result,
+                "ok",
+                None,
+                None,
+                counts,
+                body_hash,
+                feed_title,
+                site_url,
+                problem,
+                plan=plan,
+                feed_ttl=feed_ttl,
             )
         return counts
 
@@ -338,6 +428,8 @@ class Store:
                 continue
             dedup_key = entry.canonical_url or f"feed:{feed.id}:{entry.entry_id}"
             row = ex("SELECT id FROM articles WHERE dedup_key = ?", [dedup_key]).fetchone()
+            if row is None and self._pruned(dedup_key):
+                continue  # removed by `aggregator prune`: a later poll must not bring it back
             if row is None:
                 article_id = self._insert_article(dedup_key, entry, feed, stamp)
                 new += 1
@@ -416,6 +508,12 @@ class Store:
             [*(v for _, v in pairs), stamp, article_id],
         )
 
+    def _pruned(self, dedup_key: str) -> bool:
+        return (
+            self.db.execute("SELECT 1 FROM tombstones WHERE dedup_key = ?", [dedup_key]).fetchone()
+            is not None
+        )
+
     def _article_feed_topics(self, article_id: int) -> tuple[str, ...]:
         """Fixed topics of every feed that carries the article."""
         rows = self.db.execute(
@@ -473,12 +571,76 @@ class Store:
                 count += 1
         return count
 
+    def prune(self, cutoff: datetime, now: datetime, *, dry_run: bool = False) -> PruneCounts:
+        """Remove articles published before `cutoff`, and fetch_log rows started before it.
+
+        Each removed article leaves a tombstone (its dedup key), so the next poll of a feed
+        that still lists it does not add it again. Stories lose those members; a story left
+        empty is removed, the others get their figures recomputed. One transaction.
+        """
+        from . import store_stories  # store_stories builds on Store
+
+        ex = self.db.execute
+        with self.transaction():
+            ex("DROP TABLE IF EXISTS temp.prune_ids")
+            ex(
+                "CREATE TEMP TABLE prune_ids AS SELECT id FROM articles WHERE published < ?",
+                [iso(cutoff)],
+            )
+            (articles,) = ex("SELECT count(*) FROM temp.prune_ids").fetchone()
+            (log_rows,) = ex(
+                "SELECT count(*) FROM fetch_log WHERE started < ?", [iso(cutoff)]
+            ).fetchone()
+            touched = [
+                r[0]
+                for r in ex(
+                    "SELECT DISTINCT story_id FROM story_members"
+                    " WHERE article_id IN (SELECT id FROM temp.prune_ids)"
+                )
+            ]
+            (sightings,) = ex(
+                "SELECT count(*) FROM sightings WHERE article_id IN (SELECT id FROM temp.prune_ids)"
+            ).fetchone()
+            stories = 0
+            if not dry_run:
+                ex(
+                    "INSERT OR IGNORE INTO tombstones (dedup_key, published, pruned)"
+                    " SELECT dedup_key, published, ? FROM articles"
+                    " WHERE id IN (SELECT id FROM temp.prune_ids)",
+                    [iso(now)],
+                )
+                for table in ("story_members", "article_topics", "sightings"):
+                    ex(f"DELETE FROM {table} WHERE article_id IN (SELECT id FROM temp.prune_ids)")
+                for story_id in touched:
+                    if ex(
+                        "SELECT 1 FROM story_members WHERE story_id = ? LIMIT 1", [story_id]
+                    ).fetchone():
+                        store_stories.refresh(self, story_id)
+                    else:
+                        ex("DELETE FROM stories WHERE id = ?", [story_id])
+                        stories += 1
+                ex("DELETE FROM articles WHERE id IN (SELECT id FROM temp.prune_ids)")
+                ex("DELETE FROM fetch_log WHERE started < ?", [iso(cutoff)])
+            else:
+                stories = sum(
+                    1
+                    for story_id in touched
+                    if not ex(
+                        "SELECT 1 FROM story_members WHERE story_id = ?"
+                        " AND article_id NOT IN (SELECT id FROM temp.prune_ids) LIMIT 1",
+                        [story_id],
+                    ).fetchone()
+                )
+            ex("DROP TABLE temp.prune_ids")
+        return PruneCounts(articles, sightings, stories, log_rows)
+
     def feeds_overview(self) -> list[dict[str, object]]:
         """Every feed with its health, for `aggregator feeds`."""
         cur = self.db.execute(
             "SELECT f.id, f.url, f.fetch_url, coalesce(f.title, f.feed_title) AS title, f.outlet,"
             " f.enabled, f.in_config, f.last_fetched, f.last_status, f.last_outcome,"
-            " f.last_success, f.error_count, f.last_error,"
+            " f.last_success, f.error_count, f.last_error, f.error_kind, f.disabled_reason,"
+            " f.interval, f.poll_interval, f.next_poll, f.poll_reason,"
             " (SELECT count(*) FROM sightings s WHERE s.feed_id = f.id) AS entries"
             " FROM feeds f ORDER BY f.in_config DESC, f.outlet, f.url"
         )

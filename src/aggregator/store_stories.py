@@ -113,10 +113,10 @@ def save(
                 ],
             )
         for story_id in sorted({a.story_id for a in assignments}):
-            _refresh(store, story_id)
+            refresh(store, story_id)
 
 
-def _refresh(store: Store, story_id: int) -> None:
+def refresh(store: Store, story_id: int) -> None:
     """Recompute one story's first report, counts, topics and every member's lag."""
     ex = store.db.execute
     first = ex(

@@ -15,7 +15,8 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,9 +25,10 @@ from . import store_stories
 from .cluster import Clusterer, ClusterSettings
 from .errors import AggregatorError, ParseError, StoreError
 from .fetch import fetch_all
-from .models import Config, FeedRequest, FetchResult
+from .models import Config, FeedRequest, FetchResult, PollPlan
 from .normalize import normalize_feed
 from .parse import parse_feed
+from .schedule import PollHistory, plan
 from .store import FeedState, SaveCounts, Store
 from .topics import Tagger
 
@@ -50,6 +52,10 @@ class FeedOutcome:
     error: str | None = None
     #: The document was ill-formed but yielded entries (feedparser's complaint).
     problem: str | None = None
+    #: When and why this feed is polled next (None when no plan was made).
+    plan: PollPlan | None = None
+    #: The new address after a permanent redirect (301/308), now stored.
+    moved_to: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -105,25 +111,52 @@ def update(
     store: Store,
     *,
     names: Sequence[str] = (),
+    due: bool = False,
     clock: Callable[[], datetime] = utcnow,
+    rng: random.Random | None = None,
     on_outcome: Callable[[FeedOutcome], None] | None = None,
 ) -> UpdateSummary:
-    """Fetch, parse, normalise, tag and store the chosen feeds; never raises for one feed."""
-    return asyncio.run(_update(config, store, names=names, clock=clock, on_outcome=on_outcome))
+    """Fetch, parse, normalise, tag and store the chosen feeds; never raises for one feed.
+
+    All enabled feeds by default; those named (by URL, title or outlet), even ones the server
+    disabled; or with `due`, only those whose next poll time has come.
+    """
+    return asyncio.run(
+        update_async(
+            config, store, names=names, due=due, clock=clock, rng=rng, on_outcome=on_outcome
+        )
+    )
 
 
-async def _update(
+async def update_async(
     config: Config,
     store: Store,
     *,
-    names: Sequence[str],
-    clock: Callable[[], datetime],
-    on_outcome: Callable[[FeedOutcome], None] | None,
+    names: Sequence[str] = (),
+    due: bool = False,
+    clock: Callable[[], datetime] = utcnow,
+    rng: random.Random | None = None,
+    on_outcome: Callable[[FeedOutcome], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> UpdateSummary:
+    """`update` for a running event loop; setting `stop` ends the run early but cleanly.
+
+    On `stop`, downloads in flight are cancelled (those feeds stay due) and the feed being
+    written finishes its transaction: nothing is half-written.
+    """
     urls = select_feeds(config, names)
     store.sync_config(config)
     states = store.feed_states()
+    if due:
+        now_due = set(store.due_urls(clock()))
+        urls = [u for u in urls if u in now_due]
+    elif not names:
+        # Gone (410) feeds are only retried when asked for by name.
+        urls = [u for u in urls if states[u].disabled_reason is None]
+    if not urls:
+        return UpdateSummary(())
     by_fetch_url = {states[u].fetch_url: states[u] for u in urls}
+    rng = rng or random.Random()
     requests = [
         FeedRequest(url=s.fetch_url, etag=s.etag, last_modified=s.last_modified)
         for s in by_fetch_url.values()
@@ -135,16 +168,39 @@ async def _update(
     # and the client closed before the error propagates.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-store") as worker:
         async with contextlib.aclosing(fetch_all(requests, config.settings)) as results:
-            async for result in results:
+            async for result in _until(results, stop):
                 state = by_fetch_url[result.url]
                 outcome = await loop.run_in_executor(
-                    worker, process_result, store, state, result, tagger, clock
+                    worker, process_result, store, state, result, tagger, clock, config, rng
                 )
                 outcomes.append(outcome)
                 if on_outcome is not None:
                     on_outcome(outcome)
     clustered, new_stories = cluster_new(store, cluster_settings(config))
     return UpdateSummary(tuple(outcomes), clustered, new_stories)
+
+
+async def _until(
+    results: AsyncIterator[FetchResult], stop: asyncio.Event | None
+) -> AsyncIterator[FetchResult]:
+    """The results until `stop` is set; a result that is ready when it is set still comes."""
+    if stop is None:
+        async for result in results:
+            yield result
+        return
+    while not stop.is_set():
+        following = asyncio.ensure_future(anext(results))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({following, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not following.done():
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
+            return
+        try:
+            yield following.result()
+        except StopAsyncIteration:
+            return
 
 
 #: Story clustering settings (tuned on the labelled dev set; see bench/eval_stories.py).
@@ -196,24 +252,60 @@ def process_result(
     result: FetchResult,
     tagger: Tagger,
     clock: Callable[[], datetime],
+    config: Config,
+    rng: random.Random,
 ) -> FeedOutcome:
     """Parse, normalise, tag and store one download; record the attempt whatever happens."""
     try:
-        return _process_result(store, feed, result, tagger, clock)
+        return _process_result(store, feed, result, tagger, clock, config, rng)
     except StoreError:
         raise  # the database itself failed: no later feed can be stored either
     except Exception as e:
         # A document no step foresaw (or a bug): this feed fails, the others still run.
         log.exception("%s: unexpected error while processing", feed.url)
         message = f"unexpected {type(e).__name__}: {e}"
+        next_plan = _plan(feed, result, "parse_error", config, clock(), rng)
         store.record_attempt(
             feed,
             result,
             outcome="parse_error",
             error_class=type(e).__name__,
             error_message=message,
+            plan=next_plan,
         )
-        return FeedOutcome(feed.url, "parse_error", result.status, error=message)
+        return FeedOutcome(feed.url, "parse_error", result.status, error=message, plan=next_plan)
+
+
+def _plan(
+    feed: FeedState,
+    result: FetchResult,
+    outcome: str,
+    config: Config,
+    now: datetime,
+    rng: random.Random,
+    entry_dates: Sequence[datetime] = (),
+    feed_ttl: int | None = None,
+) -> PollPlan:
+    history = PollHistory(feed.interval, feed.poll_interval, feed.error_count, feed.feed_ttl)
+    return plan(
+        history,
+        result,
+        outcome,
+        config.settings,
+        now=now,
+        rng=rng,
+        entry_dates=entry_dates,
+        feed_ttl=feed_ttl,
+    )
+
+
+def _moved_to(feed: FeedState, result: FetchResult) -> str | None:
+    if result.ok and result.permanent_redirect and result.final_url != feed.fetch_url:
+        log.warning(
+            "%s: moved permanently to %s; polling the new address", feed.url, result.final_url
+        )
+        return result.final_url
+    return None
 
 
 def _process_result(
@@ -222,49 +314,77 @@ def _process_result(
     result: FetchResult,
     tagger: Tagger,
     clock: Callable[[], datetime],
+    config: Config,
+    rng: random.Random,
 ) -> FeedOutcome:
+    now = clock()
     if not result.ok:
+        next_plan = _plan(feed, result, "error", config, now, rng)
         store.record_attempt(
             feed,
             result,
             outcome="error",
             error_class=result.error_class,
             error_message=result.error_message,
+            plan=next_plan,
         )
-        return FeedOutcome(
-            feed.url, "error", result.status, error=f"{result.error_class}: {result.error_message}"
-        )
+        error = f"{result.error_class}: {result.error_message}"
+        return FeedOutcome(feed.url, "error", result.status, error=error, plan=next_plan)
+    moved_to = _moved_to(feed, result)
     if result.not_modified:
-        store.record_attempt(feed, result, outcome="not_modified")
-        return FeedOutcome(feed.url, "not_modified", result.status)
+        next_plan = _plan(feed, result, "not_modified", config, now, rng)
+        store.record_attempt(feed, result, outcome="not_modified", plan=next_plan)
+        return FeedOutcome(
+            feed.url, "not_modified", result.status, plan=next_plan, moved_to=moved_to
+        )
     assert result.content is not None
     body_hash = hashlib.sha256(result.content).hexdigest()
     if body_hash == feed.body_hash:
         # Servers without validators: the same bytes again are not parsed again.
-        store.record_attempt(feed, result, outcome="unchanged", body_hash=body_hash)
-        return FeedOutcome(feed.url, "unchanged", result.status)
+        next_plan = _plan(feed, result, "unchanged", config, now, rng)
+        store.record_attempt(feed, result, outcome="unchanged", body_hash=body_hash, plan=next_plan)
+        return FeedOutcome(feed.url, "unchanged", result.status, plan=next_plan, moved_to=moved_to)
     try:
         parsed = parse_feed(result.content, url=result.final_url, headers=dict(result.headers))
     except ParseError as e:
         log.warning("%s: %s", feed.url, e)
+        next_plan = _plan(feed, result, "parse_error", config, now, rng)
         store.record_attempt(
-            feed, result, outcome="parse_error", error_class="ParseError", error_message=str(e)
+            feed,
+            result,
+            outcome="parse_error",
+            error_class="ParseError",
+            error_message=str(e),
+            plan=next_plan,
         )
-        return FeedOutcome(feed.url, "parse_error", result.status, error=f"ParseError: {e}")
+        return FeedOutcome(
+            feed.url, "parse_error", result.status, error=f"ParseError: {e}", plan=next_plan
+        )
     if parsed.problem:
         log.info("%s: ill-formed but readable: %s", feed.url, parsed.problem)
-    entries = normalize_feed(parsed, now=clock())
+    entries = normalize_feed(parsed, now=now)
+    dates = [e.published for e in entries if not e.date_is_fallback]
+    next_plan = _plan(feed, result, "ok", config, now, rng, dates, parsed.ttl_seconds)
     counts: SaveCounts = store.save_entries(
         feed,
         result,
         entries,
         tag=tagger.tag,
-        now=clock(),
+        now=now,
         body_hash=body_hash,
         feed_title=parsed.title,
         site_url=parsed.link,
         problem=parsed.problem,
+        plan=next_plan,
+        feed_ttl=parsed.ttl_seconds,
     )
     return FeedOutcome(
-        feed.url, "ok", result.status, counts.new, counts.updated, problem=parsed.problem
+        feed.url,
+        "ok",
+        result.status,
+        counts.new,
+        counts.updated,
+        problem=parsed.problem,
+        plan=next_plan,
+        moved_to=moved_to,
     )

@@ -1,0 +1,5 @@
+"""`python -m aggregator` runs the command line."""
+
+from .cli import cli
+
+cli()
