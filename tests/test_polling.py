@@ -369,3 +369,16 @@ def test_cli_fetch_due(tmp_path: Path, site, clock) -> None:
     assert len(site.times("/a")) == 1
     both = CliRunner().invoke(cli, ["-c", str(path), "fetch", "--due", url])
     assert both.exit_code == 2
+
+
+def test_two_feeds_redirected_to_one_address_keep_their_own_schedules(
+    tmp_path, site, clock
+) -> None:
+    target = site.route("/target", feed(items(3)))
+    moved = site.route("/moved", lambda r: Response("", status=301, headers={"Location": target}))
+    config = make_config(tmp_path, [target, moved], jitter=0.0)
+    summary = poll(config, clock)
+    assert {o.outcome for o in summary.outcomes} == {"ok"}
+    # The moved feed keeps asking its own address: a move onto another feed's is not taken.
+    assert feed_row(config, moved)["fetch_url"] == moved
+    assert feed_row(config, moved)["next_poll"] and feed_row(config, target)["next_poll"]

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from aggregator import store_stories
 from aggregator.cli import cli
+from aggregator.store import Store
 from conftest import rss
 
 NOW = datetime.now(UTC)
@@ -47,7 +49,8 @@ def q(db: Path, sql: str, *args: object) -> list[tuple]:
 
 
 def setup(tmp_path: Path, feed_dir: Path, feed_server) -> tuple[Path, Path]:
-    (feed_dir / "a.xml").write_text(rss([*OLD, STRADDLING, *RECENT]))
+    # Old items last: they get the highest article ids (see the clustering check below).
+    (feed_dir / "a.xml").write_text(rss([*RECENT, STRADDLING, *OLD]))
     config = tmp_path / "feeds.yaml"
     config.write_text(
         f"settings: {{database: test.db}}\nfeeds:\n  - url: '{feed_server.base_url}a.xml'\n"
@@ -100,6 +103,17 @@ def test_prune_removes_old_articles_everywhere(tmp_path, feed_dir, feed_server) 
     assert (articles, title) == (1, STRADDLING["title"])
     assert q(db, "PRAGMA foreign_key_check") == []
     assert len(q(db, "SELECT * FROM tombstones")) == 2
+    # The highest article id was pruned (SQLite will reuse it): the survivors are not
+    # clustered again, and the next new article is.
+    with Store(db) as store:
+        assert store_stories.unclustered(store) == []
+    fresh = item("Prisoner exchange brokered by the UAE", "new-3", timedelta(hours=3))
+    (feed_dir / "a.xml").write_text(rss([*RECENT, STRADDLING, *OLD, fresh]))
+    CliRunner().invoke(cli, ["-c", str(config), "fetch", "-q"], catch_exceptions=False)
+    assert q(
+        db, "SELECT count(*) FROM articles WHERE id NOT IN (SELECT article_id FROM story_members)"
+    ) == [(0,)]
+    assert q(db, "SELECT count(*) FROM story_members") == [(4,)]
 
 
 def test_pruned_articles_do_not_come_back(tmp_path, feed_dir, feed_server) -> None:

@@ -105,9 +105,16 @@ class Daemon:
                 if self.reload() and store.path != self.config.database_path:
                     store.close()
                     store = Store(self.config.database_path)
-                summary = await update_async(
-                    self.config, store, due=True, clock=self.clock, rng=self.rng, stop=stop
-                )
+                try:
+                    summary = await update_async(
+                        self.config, store, due=True, clock=self.clock, rng=self.rng, stop=stop
+                    )
+                except AggregatorError as e:
+                    # The database is busy, full or gone for now: say so and try again
+                    # later rather than stop polling for good.
+                    log.error("poll cycle failed, retrying in %d s: %s", MAX_IDLE, e)
+                    await self.sleep(MAX_IDLE, stop)
+                    continue
                 next_poll = store.next_poll_time()
                 if summary.outcomes:
                     cycles += 1

@@ -340,9 +340,17 @@ class Store:
             sets["body_hash"] = body_hash
         if outcome == "ok":
             sets["feed_ttl"] = feed_ttl  # from the document just parsed (None: it has none)
-        if result.permanent_redirect and result.final_url != feed.fetch_url:
+        if (
+            result.permanent_redirect
+            and result.final_url != feed.fetch_url
+            and not self.db.execute(
+                "SELECT 1 FROM feeds WHERE id != ? AND ? IN (url, fetch_url)",
+                [feed.id, result.final_url],
+            ).fetchone()
+        ):
             # 301/308 all the way: ask the new address from now on (feeds.url, the
-            # identity from feeds.yaml, stays). A temporary redirect changes nothing.
+            # identity from feeds.yaml, stays). A temporary redirect changes nothing, and
+            # neither does a move onto another feed's address (one feed, one schedule).
             sets["fetch_url"] = result.final_url
         if feed_title:
             sets["feed_title"] = feed_title

@@ -155,10 +155,14 @@ async def update_async(
         urls = [u for u in urls if states[u].disabled_reason is None]
     if not urls:
         return UpdateSummary(())
-    by_fetch_url = {states[u].fetch_url: states[u] for u in urls}
+    # One request per address; should two feeds share one (store.py avoids it), both
+    # get the answer, so neither is left unscheduled.
+    by_fetch_url: dict[str, list[FeedState]] = {}
+    for u in urls:
+        by_fetch_url.setdefault(states[u].fetch_url, []).append(states[u])
     rng = rng or random.Random()
     requests = [
-        FeedRequest(url=s.fetch_url, etag=s.etag, last_modified=s.last_modified)
+        FeedRequest(url=s[0].fetch_url, etag=s[0].etag, last_modified=s[0].last_modified)
         for s in by_fetch_url.values()
     ]
     tagger = Tagger(config.topics, config.topic_scope)
@@ -169,13 +173,13 @@ async def update_async(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-store") as worker:
         async with contextlib.aclosing(fetch_all(requests, config.settings)) as results:
             async for result in _until(results, stop):
-                state = by_fetch_url[result.url]
-                outcome = await loop.run_in_executor(
-                    worker, process_result, store, state, result, tagger, clock, config, rng
-                )
-                outcomes.append(outcome)
-                if on_outcome is not None:
-                    on_outcome(outcome)
+                for state in by_fetch_url[result.url]:
+                    outcome = await loop.run_in_executor(
+                        worker, process_result, store, state, result, tagger, clock, config, rng
+                    )
+                    outcomes.append(outcome)
+                    if on_outcome is not None:
+                        on_outcome(outcome)
     clustered, new_stories = cluster_new(store, cluster_settings(config))
     return UpdateSummary(tuple(outcomes), clustered, new_stories)
 
