@@ -17,6 +17,7 @@ ALLOWED = {
     "feedparser": {"parse.py"},
     "datasette": {"web.py"},
     "uvicorn": {"web.py"},
+    "listparser": {"opml.py"},
 }
 
 

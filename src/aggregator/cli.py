@@ -17,7 +17,7 @@ import click
 from . import __version__
 from .config import load_config
 from .errors import AggregatorError
-from .models import Config, Settings
+from .models import Config, FeedConfig, Settings
 from .store import Store
 from .update import FeedOutcome, UpdateSummary, update
 
@@ -381,6 +381,143 @@ def demo(database: str, no_serve: bool, host: str, port: int) -> None:
 
     click.echo(f"Datasette on http://{host}:{port}/ (Ctrl-C to stop)")
     serve_datasette(database, host=host, port=port)
+
+
+# --------------------------------------------------------------------------- feed list (#5)
+
+_allow_private = click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Allow feeds on private, loopback or link-local addresses "
+    "(or set allow_private_addresses: true under settings).",
+)
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--pick", type=click.IntRange(min=1), help="Add the Nth feed found, no prompt.")
+@click.option("-y", "--yes", is_flag=True, help="Add the first (best) feed found, no prompt.")
+@click.option("--outlet", help="The feed's outlet (declared in feeds.yaml when new).")
+@click.option("--topic", "topics", multiple=True, help="A topic for all its entries (repeatable).")
+@click.option("--title", help="Title to show instead of the feed's own.")
+@click.option("--interval", help="Poll interval, e.g. 30m, 2h (default: settings).")
+@_allow_private
+@click.pass_context
+def add(
+    ctx: click.Context,
+    url: str,
+    pick: int | None,
+    yes: bool,
+    outlet: str | None,
+    topics: tuple[str, ...],
+    title: str | None,
+    interval: str | None,
+    allow_private: bool,
+) -> None:
+    """Add a feed to feeds.yaml: a feed URL, or a page whose feeds are found."""
+    from . import subscribe
+    from .config import MIN_INTERVAL
+    from .units import parse_duration
+
+    path = ctx.find_root().obj
+    seconds = None
+    if interval is not None:
+        try:
+            seconds = parse_duration(interval)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--interval") from None
+        if seconds < MIN_INTERVAL:
+            raise click.BadParameter("must be at least 1m", param_hint="--interval")
+    config = subscribe.current_config(path)
+    if (index := subscribe.find_feed(config, url)) is not None:
+        raise click.ClickException(f"{url} is already in {path} (feeds[{index}])")
+    allow = allow_private or config.settings.allow_private_addresses
+    candidates, notes = subscribe.discover(url, config.settings, allow_private=allow)
+    for note in notes:
+        click.echo(f"  not a working feed: {note}", err=True)
+    for i, c in enumerate(candidates, 1):
+        click.echo(f"{i:>3}. {c.title or '(no title)'}  [{c.kind}]  {c.url}")
+    if pick is not None:
+        if pick > len(candidates):
+            raise click.BadParameter(f"only {len(candidates)} found", param_hint="--pick")
+        chosen = candidates[pick - 1]
+    elif yes or candidates[0].source == "given":  # the URL is a feed: nothing to choose
+        chosen = candidates[0]
+    else:
+        number = click.prompt(
+            "Add which feed? (0 to add none)",
+            type=click.IntRange(0, len(candidates)),
+            default=1,
+        )
+        if number == 0:
+            click.echo("Nothing added.")
+            return
+        chosen = candidates[number - 1]
+    feed = FeedConfig(
+        chosen.url, title=title, outlet=outlet, topics=tuple(dict.fromkeys(topics)),
+        interval=seconds,
+    )  # fmt: skip
+    if (index := subscribe.find_feed(config, chosen.url)) is not None:
+        raise click.ClickException(f"{chosen.url} is already in {path} (feeds[{index}])")
+    _, new_outlets, new_topics = subscribe.add_feed(path, feed)
+    for name in new_outlets:
+        click.echo(f"Declared the new outlet {name!r}.")
+    for name in new_topics:
+        click.echo(f"Declared the new topic {name!r} (no keywords: given by feeds only).")
+    click.echo(f"Added {chosen.url} to {path}.")
+
+
+@cli.command("import-opml")
+@click.argument("file", type=click.File("rb"))
+@click.option("--outlet", help="Outlet for every imported feed (declared when new).")
+@_allow_private
+@click.pass_context
+def import_opml(
+    ctx: click.Context, file: click.utils.LazyFile, outlet: str | None, allow_private: bool
+) -> None:
+    """Add the feeds of an OPML file to feeds.yaml; folders become topics."""
+    from . import subscribe
+
+    path = ctx.find_root().obj
+    plan = subscribe.import_opml(
+        path, file.read(), source=file.name, outlet=outlet, allow_private=allow_private
+    )
+    click.echo(
+        f"Imported {len(plan.feeds)} feeds into {path}; {len(plan.duplicates)} already there, "
+        f"{len(plan.problems)} not imported; {len(plan.new_topics)} new topics."
+    )
+    for url in plan.duplicates:
+        click.echo(f"  already configured: {url}")
+    for problem in plan.problems:
+        click.echo(f"  NOT IMPORTED {problem}", err=True)
+    if plan.problems:
+        ctx.exit(EXIT_FEEDS_FAILED)
+
+
+@cli.command("export-opml")
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="File to write [default: standard output].",
+)
+@click.pass_context
+def export_opml(ctx: click.Context, output: str) -> None:
+    """Write the feeds of feeds.yaml as OPML 2.0 (for other feed readers)."""
+    from . import subscribe
+
+    config = _config(ctx)
+    sites: dict[str, str] = {}
+    if os.path.exists(config.database_path):  # htmlUrl: the site each feed links to
+        with Store(config.database_path) as store:
+            sites = store.site_urls()
+    data = subscribe.export_opml(config, site_urls=sites)
+    if output == "-":
+        click.echo(data, nl=False)  # bytes: written as they are
+        return
+    Path(output).write_bytes(data)
+    click.echo(f"Wrote {len(config.feeds)} feeds to {output}.")
 
 
 def main() -> None:  # pragma: no cover - `python -m aggregator`

@@ -105,6 +105,7 @@ class _Settings(_Strict):
     port: Port | None = None
     story_window: Interval | None = None
     story_threshold: Annotated[float, Field(gt=0, lt=1)] | None = None
+    allow_private_addresses: Bool | None = None
 
 
 class _Outlet(_Strict):
@@ -364,7 +365,7 @@ def _build(model: _File, reader: _Reader) -> Config:
                     f"unknown topic {topic!r}; declared topics: {declared}",
                     ("feeds", i, "topics", j),
                 )
-        identity = _url_identity(f.url)
+        identity = url_identity(f.url)
         if identity in seen_urls:
             raise reader.error(
                 f"duplicate feed URL {f.url!r}: feeds[{seen_urls[identity]}] and feeds[{i}]",
@@ -395,6 +396,7 @@ def _build(model: _File, reader: _Reader) -> Config:
 
 
 def _build_topics(model: _File, reader: _Reader) -> tuple[TopicRule, ...]:
+    feed_topics = {t for f in model.feeds or () for t in f.topics or ()}
     rules: list[TopicRule] = []
     fallback: str | None = None
     for name, t in (model.topics or {}).items():
@@ -420,9 +422,12 @@ def _build_topics(model: _File, reader: _Reader) -> tuple[TopicRule, ...]:
                     loc,
                 )
             fallback = name
-        elif not matchers:
+        elif not matchers and name not in feed_topics:
+            # A topic no rule gives is still useful when feeds list it (an OPML folder).
             raise reader.error(
-                "a topic needs at least one keyword or regex (or fallback: true)", loc
+                "a topic needs at least one keyword or regex (or fallback: true), "
+                "or a feed that lists it under topics:",
+                loc,
             )
         scope = None if t.scope is None else tuple(t.scope)
         words = (tuple(t.keywords or ()), tuple(t.regex or ()), tuple(t.exclude or ()))
@@ -430,7 +435,7 @@ def _build_topics(model: _File, reader: _Reader) -> tuple[TopicRule, ...]:
     return tuple(rules)
 
 
-def _url_identity(url: str) -> str:
+def url_identity(url: str) -> str:
     """Scheme and host are case-insensitive; two spellings of one feed are one feed."""
     parts = urlsplit(url)
     return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()

@@ -5,6 +5,7 @@
     ├── FetchError       an HTTP attempt failed (carries url, status)
     │   └── BodyTooLarge the body passed settings.max_body_bytes
     ├── ParseError       a document yielded no entries (carries url)
+    ├── BlockedURL       a feed URL points at a private/loopback/... address (carries url)
     └── StoreError       the database cannot be opened or written (carries path)
 
 One feed's FetchError/ParseError is recorded in that feed's fetch log row and the run goes on;
@@ -49,6 +50,14 @@ class BodyTooLarge(FetchError):
 
 class ParseError(AggregatorError):
     """A document could not be read as a feed (no entries, not a feed at all)."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class BlockedURL(AggregatorError):
+    """A URL from `add` or `import-opml` leads to an address we refuse to fetch (SSRF, #6)."""
 
     def __init__(self, message: str, *, url: str) -> None:
         self.url = url

@@ -6,7 +6,8 @@ download. Concurrency is bounded overall (settings.concurrency) and per host nam
 (settings.per_host). A feed's failure is a FetchResult with error_class/error_message set,
 never an exception: the names are httpx's exception class names (ConnectError, ReadTimeout,
 RemoteProtocolError, DecodingError, ...) or one of ours: InvalidURL, HTTPStatus, BodyTooLarge,
-TotalTimeout, TooManyRedirects, UnsupportedRedirect.
+TotalTimeout, TooManyRedirects, UnsupportedRedirect, or the class of the error a `guard`
+raised (BlockedURL: see netguard.Guard, used by `aggregator add`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +26,12 @@ import httpx
 
 import aggregator
 
+from .errors import AggregatorError
 from .models import FeedRequest, FetchResult, Settings
+
+#: Called with (url, None) before each request, redirects included, and with (url, peer IP)
+#: once connected; raising an AggregatorError refuses that URL (see netguard.Guard).
+Guard = Callable[[str, str | None], None]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +52,11 @@ _PERMANENT_STATUSES = frozenset({301, 308})
 
 
 async def fetch_all(
-    requests: Sequence[FeedRequest], settings: Settings, *, user_agent: str | None = None
+    requests: Sequence[FeedRequest],
+    settings: Settings,
+    *,
+    user_agent: str | None = None,
+    guard: Guard | None = None,
 ) -> AsyncIterator[FetchResult]:
     """Fetch every request; yield one FetchResult per request, in order of completion.
 
@@ -55,7 +65,9 @@ async def fetch_all(
     """
     limiter = _Limiter(settings.concurrency, settings.per_host)
     async with _make_client(settings, user_agent) as client:
-        tasks = [asyncio.create_task(_fetch_one(client, r, limiter, settings)) for r in requests]
+        tasks = [
+            asyncio.create_task(_fetch_one(client, r, limiter, settings, guard)) for r in requests
+        ]
         try:
             for next_done in asyncio.as_completed(tasks):
                 yield await next_done
@@ -139,7 +151,11 @@ class _Hop:
 
 
 async def _fetch_one(
-    client: httpx.AsyncClient, request: FeedRequest, limiter: _Limiter, settings: Settings
+    client: httpx.AsyncClient,
+    request: FeedRequest,
+    limiter: _Limiter,
+    settings: Settings,
+    guard: Guard | None = None,
 ) -> FetchResult:
     # Timed from the first request sent, not from the queue: a log saying "took 40 s" for
     # a feed that waited 39 s behind its host's other feeds would mislead.
@@ -158,13 +174,15 @@ async def _fetch_one(
     try:
         url = _http_url(request.url)
         while True:
+            if guard is not None:  # the guard may resolve names: keep it off the event loop
+                await _vet(guard, str(url), None)
             async with limiter.slot(url.host):
                 t_hop = time.monotonic()
                 if not statuses:
                     started, t0 = datetime.now(UTC), t_hop
                 try:
                     async with asyncio.timeout(max(budget, 0.0)):
-                        hop = await _get(client, url, validators, settings.max_body_bytes)
+                        hop = await _get(client, url, validators, settings.max_body_bytes, guard)
                 except TimeoutError:
                     raise _Failure(
                         "TotalTimeout",
@@ -244,12 +262,37 @@ def _redirect_target(url: httpx.URL, hop: _Hop) -> httpx.URL:
     return target
 
 
+async def _vet(guard: Guard, url: str, peer: str | None) -> None:
+    try:
+        if peer is None:
+            await asyncio.to_thread(guard, url, None)
+        else:
+            guard(url, peer)
+    except AggregatorError as e:
+        raise _Failure(type(e).__name__, str(e)) from None
+
+
+def _peer_address(response: httpx.Response) -> str | None:
+    stream = response.extensions.get("network_stream")
+    address = stream.get_extra_info("server_addr") if stream is not None else None
+    return str(address[0]) if address else None
+
+
 async def _get(
-    client: httpx.AsyncClient, url: httpx.URL, validators: dict[str, bytes], max_bytes: int
+    client: httpx.AsyncClient,
+    url: httpx.URL,
+    validators: dict[str, bytes],
+    max_bytes: int,
+    guard: Guard | None = None,
 ) -> _Hop:
     request = client.build_request("GET", url, headers=validators)
     response = await client.send(request, stream=True)
     try:
+        if guard is not None and (peer := _peer_address(response)) is not None:
+            # The address really connected to, not the one we looked up: a name that
+            # resolves elsewhere the second time (DNS rebinding) is caught here, before
+            # the body is read.
+            await _vet(guard, str(url), peer)
         # The standard phrase when there is one: servers send "NOT FOUND", "Not found", ...
         reason = httpx.codes.get_reason_phrase(response.status_code) or response.reason_phrase
         hop = _Hop(response.status_code, reason, _kept_headers(response))

@@ -55,6 +55,9 @@ class Settings:
     #: similarity (0..1) needed to join one. Defaults equal cluster.ClusterSettings'.
     story_window: int = 72 * 3600
     story_threshold: float = 0.17
+    #: `add`/`import-opml` may add feeds on private, loopback, link-local ... addresses
+    #: (netguard.py); off by default, against server-side request forgery (#6).
+    allow_private_addresses: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,3 +364,36 @@ class StoryAssignment:
     method: str
     #: True when the text is a near-verbatim copy of an earlier member (wire copy).
     syndicated: bool = False
+
+
+# --------------------------------------------------------------------------- feed management
+
+
+@dataclass(frozen=True, slots=True)
+class FeedCandidate:
+    """A feed offered to `aggregator add`: the URL itself, a page's link, or a common path."""
+
+    #: Absolute http(s) URL of the feed.
+    url: str
+    #: The link's title attribute or, once fetched, the feed's own title; None when neither.
+    title: str | None
+    #: "RSS", "Atom", "RDF", "JSON Feed", or "feed" when only rel="feed" says so.
+    kind: str
+    #: "given" (the URL was a feed), "link" (<link rel=alternate|feed>), "guess" (common path).
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPlan:
+    """What an OPML file adds to feeds.yaml, and what it cannot add (see opml.plan_import)."""
+
+    #: Feeds to append, in document order, with titles, outlets and topics from the file.
+    feeds: tuple[FeedConfig, ...]
+    #: Topics to declare first (name, description): folders and categories not yet in the file.
+    new_topics: tuple[tuple[str, str], ...] = ()
+    #: Outlets to declare first (`--outlet` naming one that does not exist yet).
+    new_outlets: tuple[str, ...] = ()
+    #: URLs already in feeds.yaml (or twice in the file), skipped.
+    duplicates: tuple[str, ...] = ()
+    #: One line per outline that cannot become a feed, saying where it is and why.
+    problems: tuple[str, ...] = ()

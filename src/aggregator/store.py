@@ -655,6 +655,11 @@ class Store:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    def site_urls(self) -> dict[str, str]:
+        """Feed URL -> the site (home page) it links to, for feeds that gave one."""
+        cur = self.db.execute("SELECT url, site_url FROM feeds WHERE site_url IS NOT NULL")
+        return {url: site for url, site in cur.fetchall() if site}
+
     def counts(self) -> dict[str, int]:
         """Row counts of the main tables."""
         return {
