@@ -358,6 +358,21 @@ def live_markup(html: str) -> list[str]:
     return parser.found
 
 
+def test_feeds_of_a_quiet_topic_or_a_gone_story_still_parse(demo_db: Path) -> None:
+    """A feed reader subscribed to a new topic, or to a story a recluster renumbered."""
+    ds = make_datasette(demo_db)
+    db = database_name(demo_db)
+    for path, says in (
+        (f"/{db}/topic_feed.atom?topic=ceasefire-monitoring", "No articles on topic"),
+        (f"/{db}/story_feed.atom?story_id=999999", "No story 999999"),
+    ):
+        response = get(ds, path)
+        assert response.status_code == 200, path
+        feed = feedparser.parse(response.content)
+        assert feed.bozo == 0 and len(feed.entries) == 1, path
+        assert feed.entries[0].title.startswith(says)
+
+
 HOSTILE = (
     '<p>Talks <script>alert("s")</script><a href="javascript:alert(1)">here</a>'
     '<img src="https://x.example/i.png" onerror="alert(2)"><iframe src="https://evil.example">'

@@ -12,7 +12,6 @@ story and topic cells link to the story page and the topic's articles and Atom f
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 from functools import cache
@@ -70,8 +69,8 @@ def database_name(path: str | os.PathLike[str]) -> str:
 def metadata_for(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The bundled metadata and dashboard, with the database named after `path`."""
     name = database_name(path)
-    metadata = copy.deepcopy(_bundled("metadata.yml"))
-    metadata["databases"] = {name: metadata["databases"][DATABASE]}
+    metadata = _fill(_bundled("metadata.yml"), name)
+    metadata["databases"] = {name: metadata["databases"].pop(DATABASE)}
     plugins = metadata.setdefault("plugins", {})
     plugins["datasette-dashboards"] = _fill(_bundled("dashboards.yml"), name)
     plugins[PLUGIN] = {"database": name}
