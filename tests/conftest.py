@@ -84,3 +84,22 @@ def eval_server() -> Iterator[object]:
     """The nine hand-labelled dev feeds on a loopback server."""
     with serve_folder(EVAL_DEV) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled sample feeds through a loopback server and the real pipeline, once a session.
+
+    Read-only for the tests that share it (Datasette pages, the browser).
+    """
+    from aggregator.demo import demo_config, sample_folder
+    from aggregator.store import Store
+    from aggregator.update import update
+
+    path = tmp_path_factory.mktemp("demo") / "coverage.db"
+    with serve_folder(sample_folder()) as server:
+        config = demo_config(server.base_url, str(path))
+        with Store(path) as store:
+            summary = update(config, store)
+    assert not summary.failed
+    return path
