@@ -125,7 +125,7 @@ def topic_urls(datasette: Datasette, database: str, topic: str) -> tuple[str, st
 
 
 @hookimpl
-def render_cell(row, value, column, table, database, datasette):  # noqa: ANN001, ANN201
+def render_cell(row, value, column, table, database, datasette):
     """Story ids and titles link to the story page; topics to their articles and Atom feed."""
     if not _our_database(datasette, database):
         return None
@@ -146,7 +146,7 @@ def render_cell(row, value, column, table, database, datasette):  # noqa: ANN001
         # and the long URL shows as its host, so the headlines stay readable.
         url = row["url"] if "url" in row.keys() else None
         if isinstance(url, str) and url.startswith(("https://", "http://")):
-            return _link(url, urlsplit(url).hostname or url if column == "url" else value)
+            return _link(url, value if column == "title" else (urlsplit(url).hostname or url))
         return None
     if table == "stories" and column == "title":
         return _link(story_url(datasette, database, row["id"]), value)
@@ -154,13 +154,13 @@ def render_cell(row, value, column, table, database, datasette):  # noqa: ANN001
 
 
 @hookimpl
-def extra_template_vars(datasette):  # noqa: ANN001, ANN201
+def extra_template_vars(datasette):
     """Lets the bundled templates build topic feed and story links."""
     return {"aggregator_topic_urls": lambda database, topic: topic_urls(datasette, database, topic)}
 
 
 @hookimpl
-def register_routes():  # noqa: ANN201
+def register_routes():
     """`/` opens the coverage dashboard; the database page (/<name>) lists the tables."""
 
     async def landing(datasette: Datasette) -> Response:
