@@ -360,7 +360,13 @@ class Store:
                 ],
             )
             known[entry.entry_id] = (entry.content_hash, article_id)
-            self._write_topics(article_id, entry, tag)
+            if row is None:
+                self._write_topics(article_id, entry, tag)
+            else:
+                # The article keeps its first feed's text, so its tags come from that text
+                # (and every carrying feed's topics), not from whichever feed came last: a
+                # rerun in another order, or `retag`, gives the same tags (issue 6).
+                self._write_stored_topics(article_id, tag)
         return SaveCounts(new, updated)
 
     @staticmethod
@@ -431,6 +437,13 @@ class Store:
     def _write_topics(self, article_id: int, entry: Entry, tag: Tag) -> None:
         matches = tag(entry.tagging_text, self._article_feed_topics(article_id))
         self._replace_topics(article_id, matches)
+
+    def _write_stored_topics(self, article_id: int, tag: Tag) -> None:
+        title, summary_text, content_text = self.db.execute(
+            "SELECT title, summary_text, content_text FROM articles WHERE id = ?", [article_id]
+        ).fetchone()
+        text = tagging_text(title or "", summary_text or "", content_text or "")
+        self._replace_topics(article_id, tag(text, self._article_feed_topics(article_id)))
 
     def _replace_topics(self, article_id: int, matches: Iterable[TopicMatch]) -> None:
         ex = self.db.execute
