@@ -185,7 +185,9 @@ def _choose_rule(feed: ParsedFeed) -> str:
     with a different item (see _item_key). Repeats of the same item are not bad: they are
     duplicates, dropped later.
     """
-    entries = feed.entries
+    # Exact repeats of an item are one item: counted once, they cannot tip the rule (a
+    # document listing its items twice chose another rule than the same document once).
+    entries = tuple(dict.fromkeys(feed.entries))
     if not entries:
         return "guid"
     home = feed.link
