@@ -14,9 +14,12 @@ bytes each streaming route managed to write before the client hung up.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import sys
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 Handler = Callable[["Request"], Awaitable[None]]
@@ -58,6 +61,16 @@ def respond(
 
 def redirect(location: str, status: int = 302) -> Handler:
     return respond(b"", status, Location=location)
+
+
+def delayed(seconds: float, handler: Handler) -> Handler:
+    """`handler`, after `seconds` of silence."""
+
+    async def wrapper(req: Request) -> None:
+        await asyncio.sleep(seconds)
+        await handler(req)
+
+    return wrapper
 
 
 def never_answers() -> Handler:
@@ -179,3 +192,120 @@ class HostileServer:
             pass  # the server is stopping
         finally:
             writer.close()
+
+
+def write_poll(folder: Any, feeds: int, items: int, *, shared: int = 3) -> list[str]:
+    """Write `feeds` well-formed RSS files of `items` entries into `folder`; their names.
+
+    The first `shared` items of every feed are the same wire story (one article, many
+    sightings), and titles carry topic keywords of conftest.RULES, so a poll exercises
+    articles, sightings and tags alike. Served by aggregator.feedserver, this is a "large
+    poll" for the crash and concurrency tests.
+    """
+    from xml.sax.saxutils import escape
+
+    words = ("sanctions package", "drone strike", "missile", "talks", "grain deal", "price cap")
+    names = []
+    for f in range(feeds):
+        parts = []
+        for i in range(items):
+            link = (
+                f"https://wire.example/story/{i}?utm_source=rss"
+                if i < shared
+                else f"https://outlet{f}.example/news/{i}"
+            )
+            source = "wire" if i < shared else f"outlet {f}"  # wire copy: the same text
+            title = f"Report {i} from {source} on {words[(i if i < shared else f + i) % 6]}"
+            description = f"Body of report {i} from {source}. " * 8
+            parts.append(
+                f"<item><title>{escape(title)}</title><link>{escape(link)}</link>"
+                f"<guid isPermaLink='false'>f{f}-i{i}</guid>"
+                f"<pubDate>Mon, 0{1 + i % 9} Sep 2025 {i % 24:02d}:00:00 GMT</pubDate>"
+                f"<description>{escape(description)}</description></item>"
+            )
+        name = f"feed{f:03d}.xml"
+        Path(folder, name).write_text(
+            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+            f"<title>Feed {f}</title><link>https://outlet{f}.example/</link>"
+            f"{''.join(parts)}</channel></rss>",
+            encoding="utf-8",
+        )
+        names.append(name)
+    return names
+
+
+# --------------------------------------------------------------------------- polls and content
+
+RSS = "application/rss+xml"
+#: `aggregator` as a subprocess, without relying on the console script being on PATH.
+AGGREGATOR = [sys.executable, "-c", "from aggregator.cli import cli; cli()"]
+
+
+def write_config(folder: Path, urls: list[str], database: str) -> Path:
+    """A real feeds.yaml, as `aggregator fetch` reads it."""
+    feeds = "".join(f"  - url: {u}\n" for u in urls)
+    path = folder / f"{Path(database).stem}.yaml"
+    path.write_text(
+        f"settings:\n  database: {database}\n  concurrency: 8\n  per_host: 8\n"
+        "  total_timeout: 30\n"
+        f"feeds:\n{feeds}"
+        "topics:\n"
+        "  sanctions: {keywords: [sanction, price cap]}\n"
+        "  military: {keywords: [drone, missile, strike]}\n"
+        "  other: {fallback: true}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def fetch_cmd(config: Path) -> list[str]:
+    return [*AGGREGATOR, "-c", str(config), "fetch", "--quiet"]
+
+
+def content(db: Path) -> dict[str, frozenset]:
+    """What a user would call the database's content, independent of ids and times."""
+    with sqlite3.connect(db) as conn:
+
+        def rows(sql: str) -> frozenset:
+            found = conn.execute(sql).fetchall()
+            assert len(found) == len(set(found)), f"duplicates in: {sql}"
+            return frozenset(found)
+
+        return {
+            "articles": rows(
+                "SELECT dedup_key, canonical_url, title, summary_text, content_hash FROM articles"
+            ),
+            "sightings": rows(
+                "SELECT f.url, s.entry_id, a.dedup_key, s.content_hash FROM sightings s"
+                " JOIN feeds f ON f.id = s.feed_id JOIN articles a ON a.id = s.article_id"
+            ),
+            "tags": rows(
+                "SELECT a.dedup_key, t.topic, t.rule FROM article_topics t"
+                " JOIN articles a ON a.id = t.article_id"
+            ),
+            "article topics": rows("SELECT dedup_key, topics FROM articles"),
+            "search": rows(
+                "SELECT a.dedup_key FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
+                " WHERE articles_fts MATCH 'report'"
+            ),
+            # Every article in exactly one story (the per-article rows are checked as a set).
+            "stories": rows(
+                "SELECT a.dedup_key, count(m.story_id) FROM articles a"
+                " LEFT JOIN story_members m ON m.article_id = a.id GROUP BY a.id"
+            ),
+        }
+
+
+def check_integrity(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def logged(db: Path) -> int:
+    """fetch_log rows committed so far (0 while the database is still being created)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM fetch_log").fetchone()[0]
+    except sqlite3.OperationalError:  # no file yet, or no table yet
+        return 0

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import sqlite_utils
 
 from .errors import StoreError
+from .lock import hold
 from .models import Config, Entry, FetchResult, TopicMatch, tagging_text
 from .schema import MIGRATIONS
 
@@ -78,10 +79,15 @@ class Store:
             self.db = sqlite_utils.Database(conn)
             self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self.db.execute("PRAGMA foreign_keys = ON")
-            # WAL: Datasette reads while the fetcher writes.
-            self.db.enable_wal()
+            if self.db.journal_mode != "wal" or MIGRATIONS.pending(self.db):
+                # A new or older database: one process at a time sets it up (two fetches
+                # started at once on a new file both ran the migrations: "database is
+                # locked" or "table already exists", issue 6).
+                with hold(self.path, wait=True):
+                    # WAL: Datasette reads while the fetcher writes.
+                    self.db.enable_wal()
+                    MIGRATIONS.apply(self.db)
             self.db.execute("PRAGMA synchronous = NORMAL")
-            MIGRATIONS.apply(self.db)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open database: {e}", path=self.path) from e
 

@@ -24,6 +24,7 @@ from . import store_stories
 from .cluster import Clusterer, ClusterSettings
 from .errors import AggregatorError, ParseError, StoreError
 from .fetch import fetch_all
+from .lock import hold
 from .models import Config, FeedRequest, FetchResult
 from .normalize import normalize_feed
 from .parse import parse_feed
@@ -108,8 +109,12 @@ def update(
     clock: Callable[[], datetime] = utcnow,
     on_outcome: Callable[[FeedOutcome], None] | None = None,
 ) -> UpdateSummary:
-    """Fetch, parse, normalise, tag and store the chosen feeds; never raises for one feed."""
-    return asyncio.run(_update(config, store, names=names, clock=clock, on_outcome=on_outcome))
+    """Fetch, parse, normalise, tag and store the chosen feeds; never raises for one feed.
+
+    One update at a time per database: DatabaseBusy when another process is running one.
+    """
+    with hold(store.path):
+        return asyncio.run(_update(config, store, names=names, clock=clock, on_outcome=on_outcome))
 
 
 async def _update(
