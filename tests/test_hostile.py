@@ -12,6 +12,7 @@ import asyncio
 import gzip
 import html.parser
 import random
+import re
 import socket
 import sqlite3
 import subprocess
@@ -514,3 +515,21 @@ def test_memory_stays_bounded_under_bombs(tmp_path: Path) -> None:
     # 200 MB would be inflated by the bomb, 200 MB read from /big, 100 MB expanded from the
     # quadratic entity: a few tens of MB over the baseline means none of them happened.
     assert hostile - baseline < 60, (baseline, hostile)
+
+
+# --------------------------------------------------------------------------- the docs
+
+
+def test_reliability_doc_names_real_tests_and_every_case() -> None:
+    """docs/reliability.md's "tested by" column names tests that exist, and every case here."""
+    root = Path(__file__).parent.parent
+    doc = (root / "docs" / "reliability.md").read_text(encoding="utf-8")
+    defined = {
+        m.group(1)
+        for path in (root / "tests").glob("test_*.py")
+        for m in re.finditer(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.M)
+    }
+    named = set(re.findall(r"\b(test_\w+)(?:\[|`)", doc)) - {"test_crash", "test_concurrency"}
+    assert named and named <= defined, named - defined
+    cases = set(re.findall(r"`H\[([\w-]+)\]`", doc))
+    assert cases == set(CASE), cases ^ set(CASE)
