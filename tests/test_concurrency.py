@@ -41,7 +41,7 @@ def poll(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HostileServ
         for i, name in enumerate(write_poll(folder, FEEDS, ITEMS)):
             # A few slow feeds keep the fetch writing for a while (and holding its lock).
             handler = respond((folder / name).read_bytes(), 200, RSS)
-            urls.append(server.route(f"/{name}", delayed(0.4 * (i % 5), handler)))
+            urls.append(server.route(f"/{name}", delayed(0.5 * (i % 7), handler)))
         yield server, urls
 
 

@@ -514,6 +514,7 @@ def test_memory_stays_bounded_under_bombs(tmp_path: Path) -> None:
     assert sorted(outcomes) == ["error", "error", "ok", "ok", "ok"]
     # 200 MB would be inflated by the bomb, 200 MB read from /big, 100 MB expanded from the
     # quadratic entity: a few tens of MB over the baseline means none of them happened.
+    print("peak RSS MB: plain", baseline, "hostile", hostile)
     assert hostile - baseline < 60, (baseline, hostile)
 
 

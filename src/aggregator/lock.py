@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -41,7 +42,7 @@ def hold(database: str | os.PathLike[str], *, wait: bool = False) -> Iterator[No
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            holder = _holder(fd)
             who = f"process {holder}" if holder.isdigit() else "another process"
             raise DatabaseBusy(
                 f"{who} is already updating this database; try again when it has finished",
@@ -56,3 +57,13 @@ def hold(database: str | os.PathLike[str], *, wait: bool = False) -> Iterator[No
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    """The pid in the lock file; the holder writes it just after locking, so wait a moment."""
+    for _ in range(50):
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if holder:
+            return holder
+        time.sleep(0.01)
+    return ""
