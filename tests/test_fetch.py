@@ -247,7 +247,9 @@ def test_redirect_loop_is_too_many_redirects(httpserver):
     assert len(httpserver.log) == 11  # the first request and 10 redirects, no more
 
 
-@pytest.mark.parametrize("target", ["ftp://127.0.0.1/feed", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "target", ["ftp://127.0.0.1/feed", "file:///etc/passwd", "javascript:alert(1)", "data:,x"]
+)
 def test_redirect_to_other_scheme_is_refused(httpserver, target):
     _redirect(httpserver, "/feed", 301, target)
 

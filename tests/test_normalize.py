@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.models import ParsedEntry, ParsedFeed
+from aggregator.models import Enclosure, ParsedEntry, ParsedFeed
 from aggregator.normalize import canonical_url, clean_title, html_to_text, normalize_feed
 from aggregator.parse import parse_feed
 
@@ -245,6 +245,10 @@ def test_feed_without_guids_or_links_keeps_every_distinct_item():
         ("<b>Bold</b>   move\n\tahead", "Bold move ahead"),
         ("Caf&eacute; &#8211; &#x201C;quoted&#x201D;", "Café – “quoted”"),
         ("1 &lt; 2", "1 < 2"),
+        ("x &lt; y &amp;&amp; y &gt; z", "x < y && y > z"),
+        ("&lt;b&gt;Breaking&lt;/b&gt; news", "Breaking news"),
+        ("&lt;script&gt;alert(1)&lt;/script&gt;Title", "Title"),
+        ("&amp;lt;img src=x onerror=alert(1)&amp;gt;Title", "Title"),
         ("AT&amp;T", "AT&T"),
         ("  ", ""),
         (None, ""),
@@ -270,6 +274,18 @@ def test_sanitising_removes_active_content():
     assert '<a href="https://ok.example/" rel="noopener noreferrer">ok</a>' in entry.summary_html
     assert 'href="mailto:a@b.example"' in entry.summary_html
     assert entry.summary_text == "Hi badokcssmail"
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(1)", " JavaScript:alert(1)", "data:,x"])
+def test_only_web_links_are_stored_as_links(link):
+    bad = Enclosure(url="javascript:alert(2)", type="audio/mpeg", length=None)
+    good = Enclosure(url="https://cdn.example/a.mp3", type="audio/mpeg", length=None)
+    (entry,) = normalize_feed(
+        _feed(_e(guid="g", link=link, title="t", enclosures=(bad, good))), now=NOW
+    )
+    assert entry.url is None and entry.canonical_url is None
+    assert entry.enclosures == (good,)
+    assert entry.entry_id == "g"
 
 
 def test_plain_text_breaks_blocks_and_decodes_entities():

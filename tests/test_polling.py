@@ -382,3 +382,27 @@ def test_two_feeds_redirected_to_one_address_keep_their_own_schedules(
     # The moved feed keeps asking its own address: a move onto another feed's is not taken.
     assert feed_row(config, moved)["fetch_url"] == moved
     assert feed_row(config, moved)["next_poll"] and feed_row(config, target)["next_poll"]
+
+
+def test_daemon_waits_while_another_process_updates(tmp_path, site, clock, caplog) -> None:
+    import contextlib
+
+    from aggregator.lock import hold
+
+    url = site.route("/a", feed(items(3)))
+    path = tmp_path / "feeds.yaml"
+    path.write_text(f"settings: {{database: test.db}}\nfeeds:\n  - {{url: '{url}'}}\n")
+    Store(tmp_path / "test.db").close()
+    other = contextlib.ExitStack()
+    other.enter_context(hold(tmp_path / "test.db"))  # a `fetch` running elsewhere
+    slept = []
+
+    async def sleep(seconds: float, stop: asyncio.Event) -> None:
+        slept.append(seconds)
+        clock.advance(seconds=seconds)
+        other.close()  # ...which then finishes
+
+    daemon = Daemon(str(path), clock=clock, sleep=sleep)
+    assert asyncio.run(daemon.run(asyncio.Event(), max_cycles=1)) == 1
+    assert "already updating this database" in caplog.text
+    assert slept == [60.0] and len(site.times("/a")) == 1

@@ -175,6 +175,35 @@ def test_entries_without_link_are_per_feed(store: Store) -> None:
     assert store.counts()["articles"] == 2
 
 
+def test_article_seen_by_a_second_feed_keeps_the_tags_of_its_stored_text(store: Store) -> None:
+    """The article keeps its first feed's text; a second feed's wording must not retag it
+    (else tags depend on which feed finished last, and `retag` changes them)."""
+    states = store.feed_states()
+    tagger = Tagger(
+        [TopicRule(name="energy", keywords=("gas",)), TopicRule(name="food", keywords=("grain",))]
+    )
+    for url, title in (
+        ("http://127.0.0.1:1/a.xml", "Gas deal"),
+        ("http://127.0.0.1:1/b.xml", "Grain deal"),
+    ):
+        feed = states[url]
+        store.save_entries(
+            feed,
+            ok_result(feed.url),
+            [entry(url, title, "https://e.org/same")],
+            tag=tagger.tag,
+            now=NOW,
+            body_hash="b",
+        )
+    assert store.db.execute("SELECT title, topics FROM articles").fetchall() == [
+        ("Gas deal", '["energy"]')
+    ]
+    tags = store.db.execute("SELECT topic, rule FROM article_topics").fetchall()
+    assert tags == [("energy", "keyword:gas")]
+    store.retag(tagger.tag)
+    assert store.db.execute("SELECT topic, rule FROM article_topics").fetchall() == tags
+
+
 def test_retag_after_rules_change(store: Store) -> None:
     feed = store.feed_states()["http://127.0.0.1:1/a.xml"]
     first = Tagger([TopicRule(name="energy", keywords=("gas",))])

@@ -385,7 +385,7 @@ HOSTILE = (
 def test_article_html_is_never_served_raw(tmp_path: Path, feed_server, feed_dir: Path) -> None:
     items = [
         {
-            "title": "Sanctions: AT&amp;T &lt;img src=x onerror=alert(3)&gt; deal",
+            "title": "Sanctions: AT&amp;T &lt;&lt; EU &gt;&gt; deal",
             "link": f"https://x.example/{i}",
             "description": HOSTILE,
             "pubDate": f"Mon, 23 Nov 2026 1{i}:00:00 GMT",
@@ -399,7 +399,9 @@ def test_article_html_is_never_served_raw(tmp_path: Path, feed_server, feed_dir:
     ds = make_datasette(path)
     db = database_name(path)
     stored = rows_of(path, "select title, summary_html from articles")
-    assert "<img" in stored[0]["title"]  # the plain-text title really holds markup characters
+    # The plain-text title really holds markup characters (normalize drops whole tags, so
+    # these are bare angle brackets: the pages must still escape them).
+    assert "<< EU >>" in stored[0]["title"]
     for page in (
         f"/{db}/topic_feed.atom?topic=sanctions",
         f"/{db}/story_feed.atom?story_id=1",
@@ -417,9 +419,10 @@ def test_article_html_is_never_served_raw(tmp_path: Path, feed_server, feed_dir:
                 assert "resume." in entry.content[0].value
                 assert not live_markup(entry.content[0].value), (page, entry.content[0].value)
         else:
-            assert "<img src=x" in response.text.replace("&lt;", "<")  # the title is shown
+            assert "&lt;&lt; EU &gt;&gt;" in response.text  # the title is shown, escaped
+            assert "<< EU >>" not in response.text
             assert not live_markup(response.text), page
     # Dashboard table cards go into the page as HTML: feed text must arrive escaped.
     for row in chart_rows(ds, path, "stories", date_from="2026-11-01"):
-        assert "&lt;img src=x" in row["Story (first headline)"]
-        assert "<img" not in row["Story (first headline)"]
+        assert "&lt;&lt; EU &gt;&gt;" in row["Story (first headline)"]
+        assert "<< EU" not in row["Story (first headline)"]

@@ -7,6 +7,7 @@
     ├── ParseError       a document yielded no entries (carries url)
     ├── BlockedURL       a feed URL points at a private/loopback/... address (carries url)
     └── StoreError       the database cannot be opened or written (carries path)
+        └── DatabaseBusy another process is updating the same database (lock.py)
 
 One feed's FetchError/ParseError is recorded in that feed's fetch log row and the run goes on;
 the CLI turns any AggregatorError that reaches it into one line on stderr (cli.main).
@@ -70,3 +71,7 @@ class StoreError(AggregatorError):
     def __init__(self, message: str, *, path: str) -> None:
         self.path = path
         super().__init__(f"{path}: {message}")
+
+
+class DatabaseBusy(StoreError):
+    """Another process holds the database's writer lock (see lock.py)."""

@@ -93,6 +93,7 @@ def _make_client(settings: Settings, user_agent: str | None) -> httpx.AsyncClien
         http1=True,
         http2=False,
         follow_redirects=False,  # _fetch_one follows them, to vet each hop (see there)
+        event_hooks={"response": [_vet_redirect]},
         headers={
             "User-Agent": user_agent or settings.user_agent or aggregator.USER_AGENT,
             "Accept": ACCEPT,
@@ -243,6 +244,19 @@ def _http_url(text: str) -> httpx.URL:
     if url.scheme not in ("http", "https") or not url.host:
         raise _Failure("InvalidURL", f"{text!r} is not an http(s) URL")
     return url
+
+
+async def _vet_redirect(response: httpx.Response) -> None:
+    """Refuse a redirect to a non-http URL before httpx itself looks at it.
+
+    httpx 0.28 builds a redirect's next request even with follow_redirects=False, and a
+    Location like "javascript:alert(1)" made that raise InvalidURL inside send(), logged as
+    an unexpected error without the status (issue 6).
+    """
+    location = response.headers.get("location")
+    if response.status_code in _REDIRECT_STATUSES and location is not None:
+        hop = _Hop(response.status_code, "", _kept_headers(response), location)
+        _redirect_target(response.request.url, hop)
 
 
 def _redirect_target(url: httpx.URL, hop: _Hop) -> httpx.URL:

@@ -56,6 +56,7 @@ _TRACKING_PARAMS = frozenset(
 _TRACKING_PREFIXES = ("utm_", "mtm_", "at_custom")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _HOST_PORT = re.compile(r"^(\[[^\]]*\]|[^:]*)(?::(\d*))?$")
+_WEB_LINK = re.compile(r"\s*https?://", re.I)
 
 
 def canonical_url(url: str) -> str:
@@ -133,6 +134,7 @@ _BLOCK_TAG = re.compile(
 _SPACES = re.compile(r"[^\S\n]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
 _ENTITY = re.compile(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
+_ELEMENT = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 
 
 def sanitize_html(value: str | None) -> str:
@@ -165,6 +167,11 @@ def clean_title(value: str | None) -> str:
     text = html.unescape(_ANY_TAG.sub("", value))
     if "&" in text and _ENTITY.search(text):
         text = html.unescape(text)
+    if "<" in text and _ELEMENT.search(text):
+        # Markup that was escaped in the feed (RSS `&lt;b&gt;Breaking&lt;/b&gt;`, or a hostile
+        # `&lt;script&gt;alert(1)&lt;/script&gt;`) is still markup: drop it, script bodies
+        # included, so no title carries a tag (issue 6). "1 < 2" has no tag and stays.
+        text = html_to_text(sanitize_html(text))
     return " ".join(text.split())
 
 
@@ -178,7 +185,9 @@ def _choose_rule(feed: ParsedFeed) -> str:
     with a different item (see _item_key). Repeats of the same item are not bad: they are
     duplicates, dropped later.
     """
-    entries = feed.entries
+    # Exact repeats of an item are one item: counted once, they cannot tip the rule (a
+    # document listing its items twice chose another rule than the same document once).
+    entries = tuple(dict.fromkeys(feed.entries))
     if not entries:
         return "guid"
     home = feed.link
@@ -285,16 +294,20 @@ def _entry(
 ) -> Entry:
     summary_html = sanitize_html(e.summary)
     content_html = sanitize_html(e.content)
+    # Only web links are links: a "javascript:alert(1)" item link or enclosure is dropped,
+    # like nh3 drops it from href (issue 6), so no stored URL column carries one.
+    link = e.link if e.link and _WEB_LINK.match(e.link) else None
+    enclosures = tuple(x for x in e.enclosures if _WEB_LINK.match(x.url))
     published = _utc(e.published) or _utc(e.updated)
     updated = _utc(e.updated)
     hashed = [
         title,
-        e.link,
+        link,
         summary_html,
         content_html,
         list(e.authors),
         list(e.categories),
-        [[x.url, x.type, x.length] for x in e.enclosures],
+        [[x.url, x.type, x.length] for x in enclosures],
         published.isoformat() if published else None,
         updated.isoformat() if updated else None,
     ]
@@ -304,8 +317,8 @@ def _entry(
     return Entry(
         entry_id=identity[0],
         id_source=identity[1],
-        url=e.link,
-        canonical_url=canonical_url(e.link) if e.link else None,
+        url=link,
+        canonical_url=canonical_url(link) if link else None,
         title=title,
         summary_html=summary_html,
         content_html=content_html,
@@ -313,7 +326,7 @@ def _entry(
         content_text=html_to_text(content_html),
         authors=e.authors,
         categories=e.categories,
-        enclosures=e.enclosures,
+        enclosures=enclosures,
         language=e.language or feed.language,
         published=published or now,
         updated=updated,

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import sqlite_utils
 
 from .errors import StoreError
+from .lock import hold
 from .models import Config, Entry, FetchResult, PollPlan, TopicMatch, tagging_text
 from .schema import MIGRATIONS
 
@@ -100,10 +101,15 @@ class Store:
             self.db = sqlite_utils.Database(conn)
             self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self.db.execute("PRAGMA foreign_keys = ON")
-            # WAL: Datasette reads while the fetcher writes.
-            self.db.enable_wal()
+            if self.db.journal_mode != "wal" or MIGRATIONS.pending(self.db):
+                # A new or older database: one process at a time sets it up (two fetches
+                # started at once on a new file both ran the migrations: "database is
+                # locked" or "table already exists", issue 6).
+                with hold(self.path, wait=True):
+                    # WAL: Datasette reads while the fetcher writes.
+                    self.db.enable_wal()
+                    MIGRATIONS.apply(self.db)
             self.db.execute("PRAGMA synchronous = NORMAL")
-            MIGRATIONS.apply(self.db)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open database: {e}", path=self.path) from e
 
@@ -460,7 +466,13 @@ class Store:
                 ],
             )
             known[entry.entry_id] = (entry.content_hash, article_id)
-            self._write_topics(article_id, entry, tag)
+            if row is None:
+                self._write_topics(article_id, entry, tag)
+            else:
+                # The article keeps its first feed's text, so its tags come from that text
+                # (and every carrying feed's topics), not from whichever feed came last: a
+                # rerun in another order, or `retag`, gives the same tags (issue 6).
+                self._write_stored_topics(article_id, tag)
         return SaveCounts(new, updated)
 
     @staticmethod
@@ -537,6 +549,13 @@ class Store:
     def _write_topics(self, article_id: int, entry: Entry, tag: Tag) -> None:
         matches = tag(entry.tagging_text, self._article_feed_topics(article_id))
         self._replace_topics(article_id, matches)
+
+    def _write_stored_topics(self, article_id: int, tag: Tag) -> None:
+        title, summary_text, content_text = self.db.execute(
+            "SELECT title, summary_text, content_text FROM articles WHERE id = ?", [article_id]
+        ).fetchone()
+        text = tagging_text(title or "", summary_text or "", content_text or "")
+        self._replace_topics(article_id, tag(text, self._article_feed_topics(article_id)))
 
     def _replace_topics(self, article_id: int, matches: Iterable[TopicMatch]) -> None:
         ex = self.db.execute

@@ -25,6 +25,7 @@ from . import store_stories
 from .cluster import Clusterer, ClusterSettings
 from .errors import AggregatorError, ParseError, StoreError
 from .fetch import fetch_all
+from .lock import hold
 from .models import Config, FeedRequest, FetchResult, PollPlan
 from .normalize import normalize_feed
 from .parse import parse_feed
@@ -119,7 +120,8 @@ def update(
     """Fetch, parse, normalise, tag and store the chosen feeds; never raises for one feed.
 
     All enabled feeds by default; those named (by URL, title or outlet), even ones the server
-    disabled; or with `due`, only those whose next poll time has come.
+    disabled; or with `due`, only those whose next poll time has come. One update at a time
+    per database: DatabaseBusy when another process is running one.
     """
     return asyncio.run(
         update_async(
@@ -144,6 +146,20 @@ async def update_async(
     On `stop`, downloads in flight are cancelled (those feeds stay due) and the feed being
     written finishes its transaction: nothing is half-written.
     """
+    with hold(store.path):
+        return await _update(config, store, names, due, clock, rng, on_outcome, stop)
+
+
+async def _update(
+    config: Config,
+    store: Store,
+    names: Sequence[str],
+    due: bool,
+    clock: Callable[[], datetime],
+    rng: random.Random | None,
+    on_outcome: Callable[[FeedOutcome], None] | None,
+    stop: asyncio.Event | None,
+) -> UpdateSummary:
     urls = select_feeds(config, names)
     store.sync_config(config)
     states = store.feed_states()
