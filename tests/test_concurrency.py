@@ -39,9 +39,12 @@ def poll(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HostileServ
     with HostileServer() as server:
         urls = []
         for i, name in enumerate(write_poll(folder, FEEDS, ITEMS)):
-            # A few slow feeds keep the fetch writing for a while (and holding its lock).
+            # A few slow feeds keep the fetch writing for a while (and holding its lock);
+            # the slowest holds it for 8 s, so two processes started together overlap even
+            # when one of them starts seconds late on a loaded machine.
             handler = respond((folder / name).read_bytes(), 200, RSS)
-            urls.append(server.route(f"/{name}", delayed(0.5 * (i % 7), handler)))
+            delay = 8.0 if i == 0 else 0.5 * (i % 7)
+            urls.append(server.route(f"/{name}", delayed(delay, handler)))
         yield server, urls
 
 
