@@ -115,6 +115,7 @@ def test_sigterm_during_a_poll_exits_0_and_leaves_a_consistent_database(
     events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert [e for e in events if e.get("event") == "cycle"], stderr
     assert events[-1]["message"] == "stopped cleanly"
+    assert not [e for e in events if e["logger"] == "httpx"]  # no line per request
     assert _rows(db, "PRAGMA integrity_check") == [("ok",)]
     assert _rows(db, "PRAGMA foreign_key_check") == []
     # Every stored article is complete: a sighting, its FTS row, a story; every attempt that

@@ -37,3 +37,6 @@ def configure(log_format: str, level: int) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every request at INFO: one line per feed per poll would bury the cycle lines.
+    # (-v shows them.)
+    logging.getLogger("httpx").setLevel(level if level <= logging.DEBUG else logging.WARNING)
