@@ -17,11 +17,12 @@ Tools, each in its own process, one after the other, on the same server: aggrega
 (`update()` through bench/run_ours.py, from a generated feeds.yaml), reader 3.27
 (`update_feeds(workers=N)`, in its own Python 3.12 venv), feed-to-sqlite 0.6.2 (own venv),
 and the floors: plain aiohttp GETs of the same URLs with the same limits (conditional for
-warm and half), feedparser parse-only over the bodies that must be parsed (default options,
-and sanitize_html=False + resolve_relative_uris=False). Prints each figure with our time
-divided by it, writes bench/results/<date>-poll-<N>.json. Our time is split into fetch+store
-(until the last feed is stored) and story clustering of the new articles, which the peers do
-not do; --no-cluster leaves clustering out (it dominates a large cold poll).
+warm and half), feedparser parse-only over the bodies that must be parsed (default options;
+the options our parse.py passes; sanitize_html=False + resolve_relative_uris=False). Prints
+each figure with our time divided by it, writes bench/results/<date>-poll-<N>.json. Our time
+is split into fetch+store (until the last feed is stored) and story clustering of the new
+articles, which the peers do not do; --no-cluster leaves clustering out (it dominates a
+large cold poll).
 
 Peer venvs: bench/.cache/venv-reader312 and bench/.cache/venv-f2s (`make bench-peers`), or
 the same names under /tmp; a missing peer is reported and skipped.
@@ -150,9 +151,9 @@ class Poll:
         script = str(HERE / "floor_aiohttp.py")
         return run_json([sys.executable, script, self.job("a", job)])
 
-    def parse(self, phase: str, fast: bool, only_changed: bool) -> dict[str, Any]:
+    def parse(self, phase: str, mode: str, only_changed: bool) -> dict[str, Any]:
         cmd = [sys.executable, str(HERE / "floor_parse.py"), "--feeds", str(self.args.feeds)]
-        cmd += ["--phase", phase] + ["--fast"] * fast + ["--only-changed"] * only_changed
+        cmd += ["--phase", phase, "--mode", mode] + ["--only-changed"] * only_changed
         return run_json(cmd)
 
 
@@ -169,8 +170,9 @@ def run_scenario(poll: Poll, scenario: str, port: int) -> dict[str, Any]:
     if scenario != "warm":
         changed = scenario == "half"
         steps += [
-            ("feedparser default", lambda: poll.parse(phase, False, changed)),
-            ("feedparser no-sanitize", lambda: poll.parse(phase, True, changed)),
+            ("feedparser default", lambda: poll.parse(phase, "default", changed)),
+            ("feedparser our options", lambda: poll.parse(phase, "ours", changed)),
+            ("feedparser both off", lambda: poll.parse(phase, "fast", changed)),
         ]
     for name, step in steps:
         if name in skip or name.split()[0] in skip:
@@ -188,13 +190,14 @@ def print_scenario(scenario: str, tools: dict[str, Any], header: str) -> None:
     print(f"\n{scenario} poll — {header}")
     ours = tools.get("aggregator", {})
     total, stored = ours.get("seconds"), ours.get("fetch_store_seconds")
-    print(f"  {'tool':<26} {'seconds':>8} {'peak RSS MB':>11} {'ours÷tool':>10} "
+    print(f"  {'tool':<26} {'seconds':>8} {'CPU s':>7} {'peak RSS MB':>11} {'ours÷tool':>10} "
           f"{'ours fetch+store÷tool':>22}")  # fmt: skip
     for name, r in tools.items():
         if "error" in r:
             print(f"  {name:<26} error: {r['error'][:200]}")
             continue
-        print(f"  {name:<26} {r['seconds']:>8.2f} {r['peak_rss_mb']:>11.0f} "
+        cpu = f"{r['cpu_seconds']:.2f}" if "cpu_seconds" in r else "–"
+        print(f"  {name:<26} {r['seconds']:>8.2f} {cpu:>7} {r['peak_rss_mb']:>11.0f} "
               f"{ratio(total, r['seconds']):>10} {ratio(stored, r['seconds']):>22}")  # fmt: skip
         if name == "aggregator":
             print(f"  {'  of which fetch+store':<26} {r['fetch_store_seconds']:>8.2f}")
@@ -276,6 +279,9 @@ def main() -> None:
             "per_host": args.per_host,
             "server_procs": args.server_procs,
             "clustering": not args.no_cluster,
+            # py-spy pauses the process at each sample: our cold/warm times are then a little
+            # higher than unprofiled ones.
+            "profiled": args.profile,
         },
         "server_requests": server_stats,
         "results": results,

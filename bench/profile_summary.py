@@ -4,7 +4,9 @@
 
 Each line of the file is `frame;frame;...;frame COUNT`, outermost first (with --threads the
 first frame names the thread). Own samples = the function was running; total = it was on the
-stack. Functions are keyed by name and file (line numbers dropped).
+stack. Functions are keyed by name and file (line numbers dropped). Only stacks that pass
+through `--within` (default: aggregator's update(), so imports and config loading are left
+out) are counted; `--within ''` counts everything.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ def _key(frame: str) -> str:
     return re.sub(r"\(.*?(?:site-packages|src|lib/python3\.\d+)/", "(", frame)
 
 
-def summarize(path: Path, top: int = 20) -> str:
+WITHIN = "update (aggregator/update.py)"
+
+
+def summarize(path: Path, top: int = 20, within: str = WITHIN) -> str:
     own: collections.Counter[str] = collections.Counter()
     total: collections.Counter[str] = collections.Counter()
     samples = 0
@@ -33,13 +38,18 @@ def summarize(path: Path, top: int = 20) -> str:
             continue
         n = int(count)
         frames = [_key(f) for f in stack.split(";")[1:] if f]  # [0] is the thread
-        if not frames:
+        if not frames or (within and within not in frames):
             continue
         samples += n
         own[frames[-1]] += n
         for f in set(frames):
             total[f] += n
-    lines = [f"  {samples} samples", f"  {'own %':>6} {'total %':>7}  function"]
+    if not samples:
+        return f"  no samples within {within!r}"
+    lines = [
+        f"  {samples} samples within {within or 'the process'}",
+        f"  {'own %':>6} {'total %':>7}  function",
+    ]
     for f, n in own.most_common(top):
         lines.append(f"  {100 * n / samples:>6.1f} {100 * total[f] / samples:>7.1f}  {f}")
     lines.append(f"  {'':>6} {'total %':>7}  (by total, our code)")
@@ -53,8 +63,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--within", default=WITHIN)
     args = parser.parse_args()
-    print(summarize(args.path, args.top))
+    print(summarize(args.path, args.top, args.within))
 
 
 if __name__ == "__main__":

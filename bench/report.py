@@ -52,6 +52,10 @@ def _x(a: dict[str, Any] | None, b: dict[str, Any] | None, key: str = "seconds")
     return f"{a[key] / b['seconds']:.2f}"
 
 
+def _cpu(r: dict[str, Any] | None) -> str:
+    return f"{r['cpu_seconds']:.1f}" if r and "cpu_seconds" in r else "–"
+
+
 def _mb(r: dict[str, Any] | None) -> str:
     return f"{r['peak_rss_mb']:.0f}" if r and "peak_rss_mb" in r else "–"
 
@@ -74,15 +78,17 @@ def poll_table(data: dict[str, Any]) -> str:
         f"{'on' if p.get('clustering', True) else 'off'}. {_stamp(data)}.",
         "",
         "| poll | ours s (fetch+store + clustering) | reader 3.27 s | feed-to-sqlite s "
-        "| aiohttp GET s | feedparser s (default / no-sanitize) | ours÷reader | ours÷f2s "
-        "| ours÷parse floor | ours÷aiohttp | peak RSS MB ours / reader / f2s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| aiohttp GET s | feedparser s (default / our options / both off) | ours÷reader "
+        "| ours÷f2s | ours÷parse floor (our options) | ours÷aiohttp "
+        "| CPU s ours / reader / f2s | peak RSS MB ours / reader / f2s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario, tools in data["results"].items():
         ours = tools.get("aggregator")
         reader, f2s = tools.get("reader"), tools.get("feed-to-sqlite")
         net = tools.get("aiohttp GET")
-        fp, fast = tools.get("feedparser default"), tools.get("feedparser no-sanitize")
+        fp, fast = tools.get("feedparser default"), tools.get("feedparser both off")
+        mine = tools.get("feedparser our options")
         if ours and "error" not in ours:
             ours_cell = (
                 f"{ours['seconds']:.2f} ({ours['fetch_store_seconds']:.2f} + "
@@ -90,10 +96,11 @@ def poll_table(data: dict[str, Any]) -> str:
             )
         else:
             ours_cell = _s(ours)
-        parse_cell = f"{_s(fp)} / {_s(fast)}" if fp else "–"
+        parse_cell = f"{_s(fp)} / {_s(mine)} / {_s(fast)}" if fp else "–"
         lines.append(
             f"| {scenario} | {ours_cell} | {_s(reader)} | {_s(f2s)} | {_s(net)} | {parse_cell} "
-            f"| {_x(ours, reader)} | {_x(ours, f2s)} | {_x(ours, fp)} | {_x(ours, net)} "
+            f"| {_x(ours, reader)} | {_x(ours, f2s)} | {_x(ours, mine)} | {_x(ours, net)} "
+            f"| {_cpu(ours)} / {_cpu(reader)} / {_cpu(f2s)} "
             f"| {_mb(ours)} / {_mb(reader)} / {_mb(f2s)} |"
         )
     return "\n".join(lines)

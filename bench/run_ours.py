@@ -21,6 +21,13 @@ import sys
 import time
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads: steadier than wall time on a
+    machine shared with other work."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -52,13 +59,14 @@ def main() -> None:
         last[0] = time.perf_counter()
 
     with Store(config.database_path) as store:
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         summary = update(config, store, on_outcome=seen)
-        t1 = time.perf_counter()
+        c1, t1 = cpu_seconds(), time.perf_counter()
     stored = (last[0] or t1) - t0
     errors = [f"{o.url}: {o.error}" for o in summary.failed][:5]
     result = {
         "seconds": t1 - t0,
+        "cpu_seconds": c1 - c0,
         "fetch_store_seconds": stored,
         "cluster_seconds": t1 - t0 - stored,
         "config_seconds": config_seconds,
