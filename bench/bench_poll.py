@@ -286,7 +286,13 @@ def main() -> None:
         "server_requests": server_stats,
         "results": results,
     }
-    path = write_result(f"poll-{args.feeds}", data)
+    # Only a full, unprofiled run is "poll-N" (what docs/performance.md shows).
+    name = f"poll-{args.feeds}"
+    if args.skip or set(args.scenarios) != {"cold", "warm", "half"}:
+        name += "-partial"
+    if args.profile:
+        name += "-profiled"
+    path = write_result(name, data)
     print(f"\nwrote {path.relative_to(REPO)}")
     if args.profile:
         from profile_summary import summarize

@@ -28,6 +28,19 @@ MODES: dict[str, dict[str, bool]] = {
 }
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss: on Linux that
+    keeps the parent's size across fork+exec, so every runner reported the harness's RSS."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def cpu_seconds() -> float:
     """User + system CPU time of this process, all threads: steadier than wall time on a
     machine shared with other work."""
@@ -59,7 +72,7 @@ def main() -> None:
         "documents": len(docs),
         "entries": entries,
         "entries_per_second": entries / seconds if seconds else None,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
     print(json.dumps(result))
 

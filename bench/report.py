@@ -25,6 +25,8 @@ def newest() -> dict[str, dict[str, Any]]:
     found: dict[str, tuple[str, dict[str, Any]]] = {}
     for path in sorted(RESULTS.glob("*.json")):
         kind = re.sub(r"^\d{4}-\d{2}-\d{2}-", "", path.stem)
+        if not re.fullmatch(r"(poll|queries)-\d+|cluster", kind):
+            continue  # partial or profiled runs
         data = json.loads(path.read_text(encoding="utf-8"))
         if kind not in found or data["date"] >= found[kind][0]:
             found[kind] = (data["date"], data)

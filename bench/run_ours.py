@@ -7,8 +7,7 @@ the whole call and, through `on_outcome`, when the last feed was stored (the res
 clustering of the new articles). Prints {"seconds", "fetch_store_seconds",
 "cluster_seconds", "config_seconds", "outcomes", "new", "updated", "clustered",
 "peak_rss_mb"}. --no-cluster replaces update's clustering step by a no-op. Peak RSS is
-this process's maximum resident set (getrusage), interpreter and imports included, as for
-every runner.
+this process's VmHWM, interpreter and imports included, as for every runner.
 """
 
 from __future__ import annotations
@@ -29,7 +28,16 @@ def cpu_seconds() -> float:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss: on Linux that
+    keeps the parent's size across fork+exec, so every runner reported the harness's RSS."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
