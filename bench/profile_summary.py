@@ -5,8 +5,9 @@
 Each line of the file is `frame;frame;...;frame COUNT`, outermost first (with --threads the
 first frame names the thread). Own samples = the function was running; total = it was on the
 stack. Functions are keyed by name and file (line numbers dropped). Only stacks that pass
-through `--within` (default: aggregator's update(), so imports and config loading are left
-out) are counted; `--within ''` counts everything.
+through one of the `--within` frames (default: aggregator's update() on the event loop and
+process_result() in the parse-and-store worker thread, so imports and config loading are
+left out) are counted; `--within ''` counts everything.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ def _key(frame: str) -> str:
     return re.sub(r"\(.*?(?:site-packages|src|lib/python3\.\d+)/", "(", frame)
 
 
-WITHIN = "update (aggregator/update.py)"
+WITHIN = ("update (aggregator/update.py)", "process_result (aggregator/update.py)")
 
 
-def summarize(path: Path, top: int = 20, within: str = WITHIN) -> str:
+def summarize(path: Path, top: int = 20, within: tuple[str, ...] = WITHIN) -> str:
     own: collections.Counter[str] = collections.Counter()
     total: collections.Counter[str] = collections.Counter()
     samples = 0
@@ -38,16 +39,16 @@ def summarize(path: Path, top: int = 20, within: str = WITHIN) -> str:
             continue
         n = int(count)
         frames = [_key(f) for f in stack.split(";")[1:] if f]  # [0] is the thread
-        if not frames or (within and within not in frames):
+        if not frames or (within and not any(w in frames for w in within)):
             continue
         samples += n
         own[frames[-1]] += n
         for f in set(frames):
             total[f] += n
     if not samples:
-        return f"  no samples within {within!r}"
+        return f"  no samples within {within}"
     lines = [
-        f"  {samples} samples within {within or 'the process'}",
+        f"  {samples} samples within {' or '.join(within) or 'the process'}",
         f"  {'own %':>6} {'total %':>7}  function",
     ]
     for f, n in own.most_common(top):
@@ -63,9 +64,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
     parser.add_argument("--top", type=int, default=20)
-    parser.add_argument("--within", default=WITHIN)
+    parser.add_argument("--within", nargs="*", default=WITHIN)
     args = parser.parse_args()
-    print(summarize(args.path, args.top, args.within))
+    print(summarize(args.path, args.top, tuple(w for w in args.within if w)))
 
 
 if __name__ == "__main__":
