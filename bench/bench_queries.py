@@ -298,7 +298,7 @@ async def measure(path: Path, runs: int) -> list[dict[str, Any]]:
     out = []
     for label, url in queries(db, word, story_id):
         times = []
-        problem = None
+        problems: list[str | None] = []
         for _ in range(runs + 1):
             # Datasette prints a rich traceback for a query it cut off: keep the output readable.
             with (
@@ -308,7 +308,7 @@ async def measure(path: Path, runs: int) -> list[dict[str, Any]]:
                 t0 = time.perf_counter()
                 response = await ds.client.get(url)
                 times.append(time.perf_counter() - t0)
-            problem = problem or _problem(response)
+            problems.append(_problem(response))
         rows = None
         if response.headers.get("content-type", "").startswith("application/json"):
             data = response.json()
@@ -316,6 +316,12 @@ async def measure(path: Path, runs: int) -> list[dict[str, Any]]:
             if data.get("truncated"):
                 rows = f"{rows} (truncated)"
         p50 = statistics.median(times[1:])
+        seen = [p for p in problems if p]
+        problem = seen[0] if seen else None
+        if problem and not any(problems[1:]):
+            problem = f"cold run only: {problem}"
+        elif problem:
+            problem = f"{len(seen)} of {len(problems)} runs: {problem}"
         out.append(
             {
                 "query": label,
