@@ -2,6 +2,7 @@
 
     python bench/bench_cluster.py          # 10k and 100k stored articles
     python bench/bench_cluster.py --full   # ... and 1M
+    python bench/bench_cluster.py --full --json   # and write bench/results/<date>-cluster.json
 
 A database grows by time, not by density: the stored articles arrive at a steady rate
 (`--per-day`), so a larger database covers a longer period and most of it lies outside the
@@ -22,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from aggregator.cluster import Clusterer, ClusterSettings
 from aggregator.models import StoryInput
+from benchlib import REPO, stamp, write_result
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
 SYLLABLES = "ka lo mi ne ru sa to vi de ba ko ri zu pe an or el ix um ta".split()
@@ -81,7 +83,12 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also 1,000,000 stored articles")
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--per-day", type=int, default=300, help="articles stored per day")
+    parser.add_argument(
+        "--json", action="store_true", help="write bench/results/<date>-cluster.json"
+    )
     args = parser.parse_args()
+    info = stamp()
+    rows = []
     settings = ClusterSettings()
     sizes = [10_000, 100_000] + ([1_000_000] if args.full else [])
     print(f"window {settings.window_hours:g} h, {args.per_day} articles/day, batch {args.batch}")
@@ -91,9 +98,18 @@ def main() -> None:
     for n in sizes:
         r = run(n, args.batch, args.per_day, settings)
         base = base or r["batch"]
+        rows.append({"stored": n, **r, "ratio_to_10k": r["batch"] / base})
         print(f"{n:>10,} {r['window']:>9,} {r['select'] * 1e3:>9.3f} {r['seed']:>7.2f} "
               f"{r['batch']:>8.2f} {r['batch'] / args.batch * 1e3:>10.2f} "
               f"{r['batch'] / base:>6.2f}")  # fmt: skip
+    if args.json:
+        params = {
+            "batch": args.batch,
+            "per_day": args.per_day,
+            "window_hours": settings.window_hours,
+        }
+        data = {**info, "scenario": "cluster", "params": params, "results": rows}
+        print(f"wrote {write_result('cluster', data).relative_to(REPO)}")
 
 
 if __name__ == "__main__":
