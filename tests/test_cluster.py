@@ -217,3 +217,27 @@ def test_roundup_stands_alone() -> None:
     )
     story = assign(LETTER, LETTER_REWRITE, roundup)
     assert story[roundup.article_id] not in {story[LETTER.article_id]}
+
+
+def test_a_window_full_of_common_words_still_finds_the_rare_match() -> None:
+    """A cold poll puts thousands of articles in one window; candidate search probes the
+    rarest tokens first within a budget, so the matching report is still found."""
+    filler = [
+        StoryInput(
+            i,
+            f"Outlet {i % 50}",
+            T0 + timedelta(seconds=i),
+            f"Ukraine Russia war talks sanctions Kremlin Kyiv update number{i}",
+            f"Ukraine Russia war talks sanctions Kremlin Kyiv update number{i}\nmore words",
+        )
+        for i in range(1, 4001)
+    ]
+    first = art("Zaporizhzhia reactor loses external power line", "IAEA inspectors warn", 1)
+    second = art("Ukraine: Zaporizhzhia reactor external power cut, IAEA says", "Russia war", 2)
+    first = StoryInput(9001, "A", first.published, first.title, first.text)
+    second = StoryInput(9002, "B", second.published, second.title, second.text)
+    clusterer = Clusterer(ClusterSettings())
+    clusterer.assign(filler)
+    assert len(clusterer) == 4000  # all in the window when the two reports arrive
+    by_id = {a.article_id: a.story_id for a in clusterer.assign([first, second])}
+    assert by_id[9001] == by_id[9002]
