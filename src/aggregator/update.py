@@ -3,9 +3,10 @@
     fetch (network, concurrent) ─► parse ─► normalize ─► tag ─► store   (one feed at a time)
     then: new articles ─► cluster (against recent stories) ─► store stories
 
-Fetching runs on the event loop; parsing and storing for each finished download run in one
-worker thread, so downloads keep flowing while a large document is parsed. A feed's failure
-at any step is recorded in its fetch_log row and the run goes on.
+Fetching runs on the event loop; each finished download is parsed and normalised on a
+small process pool (pool.py; in a thread for small runs), and stored by one store thread, so
+downloads, parsing and writing overlap. A feed's failure at any step is recorded in its
+fetch_log row and the run goes on.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from datetime import UTC, datetime, timedelta
 
 from . import store_stories
 from .cluster import Clusterer, ClusterSettings
-from .errors import AggregatorError, ParseError, StoreError
+from .errors import AggregatorError, StoreError
 from .fetch import fetch_all
-from .models import Config, FeedRequest, FetchResult
-from .normalize import normalize_feed
-from .parse import parse_feed
+from .models import Config, FeedRequest, FetchResult, PreparedFeed
+from .pool import PrepareFailure, Preparer, TagJob, auto_workers, tag_lookup
 from .store import FeedState, SaveCounts, Store
 from .topics import Tagger
 
@@ -107,9 +107,23 @@ def update(
     names: Sequence[str] = (),
     clock: Callable[[], datetime] = utcnow,
     on_outcome: Callable[[FeedOutcome], None] | None = None,
+    parse_workers: int | None = None,
 ) -> UpdateSummary:
-    """Fetch, parse, normalise, tag and store the chosen feeds; never raises for one feed."""
-    return asyncio.run(_update(config, store, names=names, clock=clock, on_outcome=on_outcome))
+    """Fetch, parse, normalise, tag and store the chosen feeds; never raises for one feed.
+
+    `parse_workers` processes parse the downloads (0: a thread of this process); None picks
+    by the number of feeds and cores (pool.auto_workers).
+    """
+    return asyncio.run(
+        _update(
+            config,
+            store,
+            names=names,
+            clock=clock,
+            on_outcome=on_outcome,
+            parse_workers=parse_workers,
+        )
+    )
 
 
 async def _update(
@@ -119,6 +133,7 @@ async def _update(
     names: Sequence[str],
     clock: Callable[[], datetime],
     on_outcome: Callable[[FeedOutcome], None] | None,
+    parse_workers: int | None,
 ) -> UpdateSummary:
     urls = select_feeds(config, names)
     store.sync_config(config)
@@ -131,18 +146,48 @@ async def _update(
     tagger = Tagger(config.topics, config.topic_scope)
     loop = asyncio.get_running_loop()
     outcomes: list[FeedOutcome] = []
+    workers = auto_workers(len(requests)) if parse_workers is None else parse_workers
+
+    async def handle(result: FetchResult, store_thread: ThreadPoolExecutor) -> None:
+        state = by_fetch_url[result.url]
+        body_hash = prepared = None
+        if result.ok and not result.not_modified and result.content is not None:
+            body_hash = hashlib.sha256(result.content).hexdigest()
+            # Servers without validators: the same bytes again are not parsed again.
+            if body_hash != state.body_hash:
+                prepared = await preparer(
+                    result.content,
+                    url=result.final_url,
+                    headers=dict(result.headers),
+                    now=clock(),
+                    tag=TagJob(config.topics, config.topic_scope, state.topics),
+                )
+        outcome = await loop.run_in_executor(
+            store_thread, process_result, store, state, result, tagger, clock, body_hash, prepared
+        )
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
     # aclosing: if storing fails (StoreError), the downloads still in flight are cancelled
     # and the client closed before the error propagates.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-store") as worker:
-        async with contextlib.aclosing(fetch_all(requests, config.settings)) as results:
-            async for result in results:
-                state = by_fetch_url[result.url]
-                outcome = await loop.run_in_executor(
-                    worker, process_result, store, state, result, tagger, clock
-                )
-                outcomes.append(outcome)
-                if on_outcome is not None:
-                    on_outcome(outcome)
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-store") as worker,
+        Preparer(workers) as preparer,
+    ):
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            async with contextlib.aclosing(fetch_all(requests, config.settings)) as results:
+                async for result in results:
+                    tasks.add(asyncio.create_task(handle(result, worker)))
+                    for task in [t for t in tasks if t.done()]:
+                        tasks.discard(task)
+                        task.result()  # a StoreError stops the run here
+                await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
     clustered, new_stories = cluster_new(store, cluster_settings(config))
     return UpdateSummary(tuple(outcomes), clustered, new_stories)
 
@@ -196,24 +241,29 @@ def process_result(
     result: FetchResult,
     tagger: Tagger,
     clock: Callable[[], datetime],
+    body_hash: str | None = None,
+    prepared: PreparedFeed | PrepareFailure | None = None,
 ) -> FeedOutcome:
-    """Parse, normalise, tag and store one download; record the attempt whatever happens."""
+    """Store one download's outcome (parsed by pool.prepare); record the attempt whatever
+    happens."""
     try:
-        return _process_result(store, feed, result, tagger, clock)
+        return _process_result(store, feed, result, tagger, clock, body_hash, prepared)
     except StoreError:
         raise  # the database itself failed: no later feed can be stored either
     except Exception as e:
         # A document no step foresaw (or a bug): this feed fails, the others still run.
         log.exception("%s: unexpected error while processing", feed.url)
-        message = f"unexpected {type(e).__name__}: {e}"
-        store.record_attempt(
-            feed,
-            result,
-            outcome="parse_error",
-            error_class=type(e).__name__,
-            error_message=message,
-        )
-        return FeedOutcome(feed.url, "parse_error", result.status, error=message)
+        return _unexpected(store, feed, result, type(e).__name__, str(e))
+
+
+def _unexpected(
+    store: Store, feed: FeedState, result: FetchResult, error_class: str, text: str
+) -> FeedOutcome:
+    message = f"unexpected {error_class}: {text}"
+    store.record_attempt(
+        feed, result, outcome="parse_error", error_class=error_class, error_message=message
+    )
+    return FeedOutcome(feed.url, "parse_error", result.status, error=message)
 
 
 def _process_result(
@@ -222,6 +272,8 @@ def _process_result(
     result: FetchResult,
     tagger: Tagger,
     clock: Callable[[], datetime],
+    body_hash: str | None,
+    prepared: PreparedFeed | PrepareFailure | None,
 ) -> FeedOutcome:
     if not result.ok:
         store.record_attempt(
@@ -237,34 +289,39 @@ def _process_result(
     if result.not_modified:
         store.record_attempt(feed, result, outcome="not_modified")
         return FeedOutcome(feed.url, "not_modified", result.status)
-    assert result.content is not None
-    body_hash = hashlib.sha256(result.content).hexdigest()
-    if body_hash == feed.body_hash:
-        # Servers without validators: the same bytes again are not parsed again.
+    assert result.content is not None and body_hash is not None
+    if prepared is None:
+        # The same bytes as last time (see _update): not parsed again.
         store.record_attempt(feed, result, outcome="unchanged", body_hash=body_hash)
         return FeedOutcome(feed.url, "unchanged", result.status)
-    try:
-        parsed = parse_feed(result.content, url=result.final_url, headers=dict(result.headers))
-    except ParseError as e:
-        log.warning("%s: %s", feed.url, e)
+    if isinstance(prepared, PrepareFailure):
+        if prepared.error_class != "ParseError":
+            log.error("%s: unexpected error while processing\n%s", feed.url, prepared.detail)
+            return _unexpected(store, feed, result, prepared.error_class, prepared.message)
+        log.warning("%s: %s", feed.url, prepared.message)
         store.record_attempt(
-            feed, result, outcome="parse_error", error_class="ParseError", error_message=str(e)
+            feed,
+            result,
+            outcome="parse_error",
+            error_class="ParseError",
+            error_message=prepared.message,
         )
-        return FeedOutcome(feed.url, "parse_error", result.status, error=f"ParseError: {e}")
-    if parsed.problem:
-        log.info("%s: ill-formed but readable: %s", feed.url, parsed.problem)
-    entries = normalize_feed(parsed, now=clock())
+        return FeedOutcome(
+            feed.url, "parse_error", result.status, error=f"ParseError: {prepared.message}"
+        )
+    if prepared.problem:
+        log.info("%s: ill-formed but readable: %s", feed.url, prepared.problem)
     counts: SaveCounts = store.save_entries(
         feed,
         result,
-        entries,
-        tag=tagger.tag,
+        prepared.entries,
+        tag=tag_lookup(prepared, feed.topics, tagger),
         now=clock(),
         body_hash=body_hash,
-        feed_title=parsed.title,
-        site_url=parsed.link,
-        problem=parsed.problem,
+        feed_title=prepared.title,
+        site_url=prepared.link,
+        problem=prepared.problem,
     )
     return FeedOutcome(
-        feed.url, "ok", result.status, counts.new, counts.updated, problem=parsed.problem
+        feed.url, "ok", result.status, counts.new, counts.updated, problem=prepared.problem
     )
