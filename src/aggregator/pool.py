@@ -6,9 +6,9 @@ downloading and the store thread keeps writing. Workers start from a forkserver 
 already imported the parser, so each one costs a fork, not a fresh interpreter, and a fork
 never copies the caller's threads (the event loop, a store thread, a test's server).
 
-Topic tagging (regexes over every entry's text) also runs here, with the feed's own fixed
-topics: the store thread then only looks the result up (`tag_lookup`), and tags afresh only
-an article that other feeds carry too.
+Topic tagging (regexes over every entry's text) also runs here for a feed's first document,
+where every entry is new, with the feed's own fixed topics: the store thread then only looks
+the result up (`tag_lookup`), and tags afresh only an article that other feeds carry too.
 
 A worker never raises into the pool: `prepare_job` turns a ParseError or any surprise into a
 `PrepareFailure` value, since ParseError (keyword-only `url`) does not survive pickling and a

@@ -160,7 +160,12 @@ async def _update(
                     url=result.final_url,
                     headers=dict(result.headers),
                     now=clock(),
-                    tag=TagJob(config.topics, config.topic_scope, state.topics),
+                    # A feed's first document: every entry is new, so tag them all on the
+                    # worker. Later ones mostly repeat stored entries, which the store
+                    # skips without tagging, so tagging every entry there would be waste.
+                    tag=TagJob(config.topics, config.topic_scope, state.topics)
+                    if state.body_hash is None
+                    else None,
                 )
         outcome = await loop.run_in_executor(
             store_thread, process_result, store, state, result, tagger, clock, body_hash, prepared
