@@ -1,6 +1,7 @@
 """FeedRequests in, FetchResults out; the only module that does network.
 
-`fetch_all` downloads many feeds at once with one httpx.AsyncClient and yields each
+`fetch_all` downloads many feeds at once with one httpx.AsyncClient (over aiohttp's
+connection pool, see _AiohttpTransport) and yields each
 FetchResult as soon as that feed is done, so the caller can parse and store while the rest
 download. Concurrency is bounded overall (settings.concurrency) and per host name
 (settings.per_host). A feed's failure is a FetchResult with error_class/error_message set,
@@ -16,11 +17,12 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import httpx
 
 import aggregator
@@ -78,8 +80,7 @@ def fetch_sync(requests: Sequence[FeedRequest], settings: Settings, **kw: Any) -
 
 def _make_client(settings: Settings, user_agent: str | None) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        http1=True,
-        http2=False,
+        transport=_AiohttpTransport(settings.concurrency),
         follow_redirects=False,  # _fetch_one follows them, to vet each hop (see there)
         headers={
             "User-Agent": user_agent or settings.user_agent or aggregator.USER_AGENT,
@@ -92,11 +93,92 @@ def _make_client(settings: Settings, user_agent: str | None) -> httpx.AsyncClien
             write=settings.read_timeout,
             pool=settings.total_timeout,
         ),
-        limits=httpx.Limits(
-            max_connections=settings.concurrency,
-            max_keepalive_connections=settings.concurrency,
-        ),
     )
+
+
+class _AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx's API over aiohttp's connection pool.
+
+    Why: httpcore's pool gets slower with concurrency on many short requests (issue #7:
+    120-270 req/s on loopback, aiohttp ~4,800); through this transport a warm poll of 500
+    feeds went from 0.79 s to 0.37 s. httpx stays the interface (URLs, requests, responses,
+    exception classes); aiohttp only moves bytes: no decompression (see _Inflater), no
+    redirects, no cookies, no headers of its own. aiohttp errors become the httpx exceptions
+    httpcore would have raised, so FetchResult.error_class names do not change.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = max(1, limit)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._limit, limit_per_host=0),
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+            )
+        timeout = request.extensions.get("timeout", {})
+        # Header values go out as UTF-8 in aiohttp; ours (validators included) are UTF-8 text.
+        headers = [(k.decode("ascii"), v.decode("utf-8")) for k, v in request.headers.raw]
+        with _map_errors():
+            response = await self._session.request(
+                request.method,
+                str(request.url),
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
+                ),
+            )
+        return httpx.Response(
+            response.status,
+            headers=response.raw_headers,
+            stream=_AiohttpStream(response),
+            request=request,
+            extensions={"reason_phrase": (response.reason or "").encode("latin-1", "replace")},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class _AiohttpStream(httpx.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _map_errors():
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+    async def aclose(self) -> None:
+        # A body read to its end returns the connection to the pool; a half-read one is
+        # closed, so a refused body stops here.
+        self._response.release()
+
+
+@contextlib.contextmanager
+def _map_errors() -> Iterator[None]:
+    try:
+        yield
+    except aiohttp.ConnectionTimeoutError as e:
+        raise httpx.ConnectTimeout(str(e) or "connect timed out") from e
+    except aiohttp.SocketTimeoutError as e:
+        raise httpx.ReadTimeout(str(e) or "read timed out") from e
+    except aiohttp.ClientConnectorError as e:
+        raise httpx.ConnectError(str(e)) from e
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as e:
+        raise httpx.RemoteProtocolError(str(e) or type(e).__name__) from e
+    except aiohttp.ClientResponseError as e:  # an unreadable status line or header
+        raise httpx.RemoteProtocolError(str(e) or type(e).__name__) from e
+    except aiohttp.ClientOSError as e:
+        raise httpx.ReadError(str(e) or type(e).__name__) from e
+    except aiohttp.InvalidURL as e:
+        raise httpx.UnsupportedProtocol(str(e)) from e
 
 
 class _Limiter:
