@@ -125,15 +125,16 @@ def child(step: str, db: str, urls: list[str], concurrency: int, per_host: int) 
 # --------------------------------------------------------------------------- parent
 
 
-def tree_rss_kb(pid: int) -> int:
-    """VmRSS of pid and all its descendants, in KiB (0 once gone)."""
+def tree_rss_kb(pid: int, field: str = "Rss:") -> int:
+    """Rss (or Pss: shared pages split between their users, so a forked worker's pages are
+    not counted twice) of pid and all its descendants, in KiB (0 once gone)."""
     total = 0
     stack = [pid]
     while stack:
         p = stack.pop()
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith(field):
                     total += int(line.split()[1])
             for task in os.listdir(f"/proc/{p}/task"):
                 kids = Path(f"/proc/{p}/task/{task}/children").read_text().split()
@@ -150,13 +151,14 @@ def run_child(
     cmd += ["--concurrency", str(args.concurrency), "--per-host", str(args.per_host)]
     env = dict(os.environ, PYTHONPATH=src) if src else None
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-    peak = 0
+    peak = peak_pss = 0
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while proc.poll() is None:
             peak = max(peak, tree_rss_kb(proc.pid))
-            time.sleep(0.02)
+            peak_pss = max(peak_pss, tree_rss_kb(proc.pid, "Pss:"))
+            time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -166,6 +168,7 @@ def run_child(
         raise SystemExit(f"{step} failed ({proc.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
     result["peak_rss_mb"] = round(peak / 1024, 1)
+    result["peak_pss_mb"] = round(peak_pss / 1024, 1)
     return result
 
 
@@ -250,6 +253,7 @@ def main() -> None:
         "cold_cluster_s": med("cold", "cluster_seconds"),
         "half_cluster_s": med("half", "cluster_seconds"),
         "cold_peak_rss_mb": med("cold", "peak_rss_mb"),
+        "cold_peak_pss_mb": med("cold", "peak_pss_mb"),
         "aiohttp_cold_s": med("aiohttp", "cold"),
         "aiohttp_warm_s": med("aiohttp", "warm"),
         "parse_floor_s": med("parse"),
@@ -273,6 +277,7 @@ def main() -> None:
                 )
         figures.update({f"base_{s}_s": med(f"base_{s}") for s in ("cold", "warm", "half")})
         figures["base_cold_peak_rss_mb"] = med("base_cold", "peak_rss_mb")
+        figures["base_cold_peak_pss_mb"] = med("base_cold", "peak_pss_mb")
     if args.json:
         args.json.write_text(json.dumps({"figures": figures, "runs": results}, indent=1))
 
