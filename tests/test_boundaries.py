@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).parent.parent / "src" / "aggregator"
 #: module (top-level import name) -> the only aggregator modules allowed to import it.
 ALLOWED = {
     "httpx": {"fetch.py"},
+    "aiohttp": {"fetch.py"},
     "sqlite_utils": {"store.py", "schema.py"},
     "sqlite3": {"store.py"},
     "feedparser": {"parse.py"},

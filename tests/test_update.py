@@ -293,16 +293,16 @@ def test_fetch_groups_new_articles_into_stories_and_recluster_agrees(
 def test_unexpected_error_in_one_feed_does_not_stop_the_run(
     tmp_path: Path, feed_dir: Path, feed_server, monkeypatch
 ) -> None:
-    import aggregator.update
+    import aggregator.pool
 
-    real = aggregator.update.normalize_feed
+    real = aggregator.pool.normalize_feed
 
     def fragile(feed, *, now):
         if feed.title == "Cursed":
             raise ValueError("a corner case nobody foresaw")
         return real(feed, now=now)
 
-    monkeypatch.setattr(aggregator.update, "normalize_feed", fragile)
+    monkeypatch.setattr(aggregator.pool, "normalize_feed", fragile)
     (feed_dir / "a.xml").write_text(rss([{"title": "A", "link": "https://e.org/a"}]))
     (feed_dir / "b.xml").write_text(
         rss([{"title": "B", "link": "https://e.org/b"}], title="Cursed")

@@ -314,6 +314,23 @@ class Entry:
         return tagging_text(self.title, self.summary_text, self.content_text)
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedFeed:
+    """One document parsed and normalised (pool.prepare): what the store needs of it."""
+
+    #: Feed title (plain text), home page link and ill-formedness note, as in ParsedFeed.
+    title: str | None
+    link: str | None
+    problem: str | None
+    #: The normalised entries, in document order.
+    entries: tuple[Entry, ...]
+    #: Topics of each entry (same order), tagged with the feed's own fixed topics, or ()
+    #: when not tagged here; the store re-tags an article another feed also carries.
+    tags: tuple[tuple[TopicMatch, ...], ...] = ()
+    #: RSS <ttl> / sy:updatePeriod in seconds, as in ParsedFeed (scheduling reads it).
+    ttl_seconds: int | None = None
+
+
 def tagging_text(title: str, summary_text: str, content_text: str) -> str:
     """Title and summary, or the start of the content when there is no summary.
 

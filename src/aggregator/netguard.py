@@ -141,8 +141,9 @@ def check_urls(
 class Guard:
     """The callable fetch.py takes as `guard`: `(url, None)` before a request, `(url, peer)` after.
 
-    Before: the URL's host is checked (and resolved). After: the address the connection
-    really went to is checked, which closes the gap between our lookup and httpx's.
+    Before: the URL's host is checked (and resolved). Then every address the connection's
+    own lookup returns is checked (fetch._GuardedResolver), which closes the gap between
+    our lookup and the one used to connect.
     """
 
     def __init__(self, resolve: Resolver = system_resolver) -> None:

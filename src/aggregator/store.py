@@ -444,8 +444,13 @@ class Store:
             row = ex("SELECT id FROM articles WHERE dedup_key = ?", [dedup_key]).fetchone()
             if row is None and self._pruned(dedup_key):
                 continue  # removed by `aggregator prune`: a later poll must not bring it back
+            matches: Sequence[TopicMatch] = ()
             if row is None:
-                article_id = self._insert_article(dedup_key, entry, feed, stamp)
+                # A new article's only feed is this one, so its topics are known before it
+                # is written and go in with the INSERT: an UPDATE of `topics` afterwards
+                # would make the FTS trigger index its whole text a second time (#7).
+                matches = tag(entry.tagging_text, tuple(sorted(set(feed.topics))))
+                article_id = self._insert_article(dedup_key, entry, feed, stamp, matches)
                 new += 1
             else:
                 # Seen before through another feed (or with other tracking parameters):
@@ -467,7 +472,7 @@ class Store:
             )
             known[entry.entry_id] = (entry.content_hash, article_id)
             if row is None:
-                self._write_topics(article_id, entry, tag)
+                self._insert_topics(article_id, matches)
             else:
                 # The article keeps its first feed's text, so its tags come from that text
                 # (and every carrying feed's topics), not from whichever feed came last: a
@@ -504,13 +509,19 @@ class Store:
     )
 
     def _insert_article(
-        self, dedup_key: str, entry: Entry, feed: FeedState, stamp: str | None
+        self,
+        dedup_key: str,
+        entry: Entry,
+        feed: FeedState,
+        stamp: str | None,
+        matches: Sequence[TopicMatch],
     ) -> int:
+        topics = json.dumps(sorted({m.topic for m in matches}))
         cur = self.db.execute(
             f"INSERT INTO articles (dedup_key, {self._ARTICLE_COLUMNS}, first_seen,"
-            " last_changed, feed_id, outlet) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?, ?, ?, ?)",
-            [dedup_key, *self._article_values(entry), stamp, stamp, feed.id, feed.outlet],
+            " last_changed, feed_id, outlet, topics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [dedup_key, *self._article_values(entry), stamp, stamp, feed.id, feed.outlet, topics],
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
@@ -560,6 +571,15 @@ class Store:
     def _replace_topics(self, article_id: int, matches: Iterable[TopicMatch]) -> None:
         ex = self.db.execute
         ex("DELETE FROM article_topics WHERE article_id = ?", [article_id])
+        names = self._insert_topics(article_id, matches)
+        ex(
+            "UPDATE articles SET topics = ? WHERE id = ?",
+            [json.dumps(sorted(set(names))), article_id],
+        )
+
+    def _insert_topics(self, article_id: int, matches: Iterable[TopicMatch]) -> list[str]:
+        """article_topics rows of an article that has none; returns the topic names."""
+        ex = self.db.execute
         names = []
         for m in matches:
             ex(
@@ -571,10 +591,7 @@ class Store:
                 [article_id, m.topic, m.rule],
             )
             names.append(m.topic)
-        ex(
-            "UPDATE articles SET topics = ? WHERE id = ?",
-            [json.dumps(sorted(set(names))), article_id],
-        )
+        return names
 
     # ------------------------------------------------------------------ maintenance
 

@@ -3,9 +3,10 @@
     fetch (network, concurrent) ─► parse ─► normalize ─► tag ─► store   (one feed at a time)
     then: new articles ─► cluster (against recent stories) ─► store stories
 
-Fetching runs on the event loop; parsing and storing for each finished download run in one
-worker thread, so downloads keep flowing while a large document is parsed. A feed's failure
-at any step is recorded in its fetch_log row and the run goes on.
+Fetching runs on the event loop; each finished download is parsed and normalised on a
+small process pool (pool.py; in a thread for small runs), and stored by one store thread, so
+downloads, parsing and writing overlap. A feed's failure at any step is recorded in its
+fetch_log row and the run goes on.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from datetime import UTC, datetime, timedelta
 
 from . import store_stories
 from .cluster import Clusterer, ClusterSettings
-from .errors import AggregatorError, ParseError, StoreError
+from .errors import AggregatorError, StoreError
 from .fetch import fetch_all
 from .lock import hold
-from .models import Config, FeedRequest, FetchResult, PollPlan
-from .normalize import normalize_feed
-from .parse import parse_feed
+from .models import Config, FeedRequest, FetchResult, PollPlan, PreparedFeed
+from .pool import PrepareFailure, Preparer, TagJob, auto_workers, tag_lookup
 from .schedule import PollHistory, plan
 from .store import FeedState, SaveCounts, Store
 from .topics import Tagger
@@ -116,16 +116,26 @@ def update(
     clock: Callable[[], datetime] = utcnow,
     rng: random.Random | None = None,
     on_outcome: Callable[[FeedOutcome], None] | None = None,
+    parse_workers: int | None = None,
 ) -> UpdateSummary:
     """Fetch, parse, normalise, tag and store the chosen feeds; never raises for one feed.
 
     All enabled feeds by default; those named (by URL, title or outlet), even ones the server
     disabled; or with `due`, only those whose next poll time has come. One update at a time
-    per database: DatabaseBusy when another process is running one.
+    per database: DatabaseBusy when another process is running one. `parse_workers`
+    processes parse the downloads (0: a thread of this process); None picks by the number
+    of feeds and cores (pool.auto_workers).
     """
     return asyncio.run(
         update_async(
-            config, store, names=names, due=due, clock=clock, rng=rng, on_outcome=on_outcome
+            config,
+            store,
+            names=names,
+            due=due,
+            clock=clock,
+            rng=rng,
+            on_outcome=on_outcome,
+            parse_workers=parse_workers,
         )
     )
 
@@ -140,6 +150,7 @@ async def update_async(
     rng: random.Random | None = None,
     on_outcome: Callable[[FeedOutcome], None] | None = None,
     stop: asyncio.Event | None = None,
+    parse_workers: int | None = None,
 ) -> UpdateSummary:
     """`update` for a running event loop; setting `stop` ends the run early but cleanly.
 
@@ -147,7 +158,7 @@ async def update_async(
     written finishes its transaction: nothing is half-written.
     """
     with hold(store.path):
-        return await _update(config, store, names, due, clock, rng, on_outcome, stop)
+        return await _update(config, store, names, due, clock, rng, on_outcome, stop, parse_workers)
 
 
 async def _update(
@@ -159,6 +170,7 @@ async def _update(
     rng: random.Random | None,
     on_outcome: Callable[[FeedOutcome], None] | None,
     stop: asyncio.Event | None,
+    parse_workers: int | None,
 ) -> UpdateSummary:
     urls = select_feeds(config, names)
     store.sync_config(config)
@@ -184,18 +196,67 @@ async def _update(
     tagger = Tagger(config.topics, config.topic_scope)
     loop = asyncio.get_running_loop()
     outcomes: list[FeedOutcome] = []
-    # aclosing: if storing fails (StoreError), the downloads still in flight are cancelled
-    # and the client closed before the error propagates.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-store") as worker:
-        async with contextlib.aclosing(fetch_all(requests, config.settings)) as results:
-            async for result in _until(results, stop):
-                for state in by_fetch_url[result.url]:
-                    outcome = await loop.run_in_executor(
-                        worker, process_result, store, state, result, tagger, clock, config, rng
+    workers = auto_workers(len(requests)) if parse_workers is None else parse_workers
+
+    async def handle(result: FetchResult, store_thread: ThreadPoolExecutor) -> None:
+        for state in by_fetch_url[result.url]:
+            body_hash: str | None = None
+            prepared: PreparedFeed | PrepareFailure | None = None
+            if result.ok and not result.not_modified and result.content is not None:
+                body_hash = hashlib.sha256(result.content).hexdigest()
+                # Servers without validators: the same bytes again are not parsed again.
+                if body_hash != state.body_hash:
+                    prepared = await preparer(
+                        result.content,
+                        url=result.final_url,
+                        headers=dict(result.headers),
+                        now=clock(),
+                        # A feed's first document: every entry is new, so tag them all on
+                        # the worker. Later ones mostly repeat stored entries, which the
+                        # store skips without tagging: tagging them there would be waste.
+                        tag=TagJob(config.topics, config.topic_scope, state.topics)
+                        if state.body_hash is None
+                        else None,
                     )
-                    outcomes.append(outcome)
-                    if on_outcome is not None:
-                        on_outcome(outcome)
+            outcome = await loop.run_in_executor(
+                store_thread,
+                process_result,
+                store,
+                state,
+                result,
+                tagger,
+                clock,
+                config,
+                rng,
+                body_hash,
+                prepared,
+            )
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+
+    # aclosing: if storing fails (StoreError), the downloads still in flight are cancelled
+    # and the client closed before the error propagates. Leaving the `with` waits for the
+    # store thread, so a write under way when `stop` is set finishes before we return.
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-store") as worker,
+        Preparer(workers) as preparer,
+    ):
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            async with contextlib.aclosing(fetch_all(requests, config.settings)) as results:
+                async for result in _until(results, stop):
+                    tasks.add(asyncio.create_task(handle(result, worker)))
+                    for task in [t for t in tasks if t.done()]:
+                        tasks.discard(task)
+                        task.result()  # a StoreError stops the run here
+            if stop is None or not stop.is_set():
+                await asyncio.gather(*tasks)
+        finally:
+            # On stop (or an error): feeds not yet handed to the store thread stay due.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
     clustered, new_stories = cluster_new(store, cluster_settings(config))
     return UpdateSummary(tuple(outcomes), clustered, new_stories)
 
@@ -274,26 +335,42 @@ def process_result(
     clock: Callable[[], datetime],
     config: Config,
     rng: random.Random,
+    body_hash: str | None = None,
+    prepared: PreparedFeed | PrepareFailure | None = None,
 ) -> FeedOutcome:
-    """Parse, normalise, tag and store one download; record the attempt whatever happens."""
+    """Store one download's outcome (parsed by pool.prepare); record the attempt whatever
+    happens."""
     try:
-        return _process_result(store, feed, result, tagger, clock, config, rng)
+        return _process_result(store, feed, result, tagger, clock, config, rng, body_hash, prepared)
     except StoreError:
         raise  # the database itself failed: no later feed can be stored either
     except Exception as e:
         # A document no step foresaw (or a bug): this feed fails, the others still run.
         log.exception("%s: unexpected error while processing", feed.url)
-        message = f"unexpected {type(e).__name__}: {e}"
-        next_plan = _plan(feed, result, "parse_error", config, clock(), rng)
-        store.record_attempt(
-            feed,
-            result,
-            outcome="parse_error",
-            error_class=type(e).__name__,
-            error_message=message,
-            plan=next_plan,
-        )
-        return FeedOutcome(feed.url, "parse_error", result.status, error=message, plan=next_plan)
+        return _unexpected(store, feed, result, type(e).__name__, str(e), config, clock(), rng)
+
+
+def _unexpected(
+    store: Store,
+    feed: FeedState,
+    result: FetchResult,
+    error_class: str,
+    text: str,
+    config: Config,
+    now: datetime,
+    rng: random.Random,
+) -> FeedOutcome:
+    message = f"unexpected {error_class}: {text}"
+    next_plan = _plan(feed, result, "parse_error", config, now, rng)
+    store.record_attempt(
+        feed,
+        result,
+        outcome="parse_error",
+        error_class=error_class,
+        error_message=message,
+        plan=next_plan,
+    )
+    return FeedOutcome(feed.url, "parse_error", result.status, error=message, plan=next_plan)
 
 
 def _plan(
@@ -336,6 +413,8 @@ def _process_result(
     clock: Callable[[], datetime],
     config: Config,
     rng: random.Random,
+    body_hash: str | None,
+    prepared: PreparedFeed | PrepareFailure | None,
 ) -> FeedOutcome:
     now = clock()
     if not result.ok:
@@ -357,46 +436,46 @@ def _process_result(
         return FeedOutcome(
             feed.url, "not_modified", result.status, plan=next_plan, moved_to=moved_to
         )
-    assert result.content is not None
-    body_hash = hashlib.sha256(result.content).hexdigest()
-    if body_hash == feed.body_hash:
-        # Servers without validators: the same bytes again are not parsed again.
+    assert result.content is not None and body_hash is not None
+    if prepared is None:
+        # The same bytes as last time (see _update): not parsed again.
         next_plan = _plan(feed, result, "unchanged", config, now, rng)
         store.record_attempt(feed, result, outcome="unchanged", body_hash=body_hash, plan=next_plan)
         return FeedOutcome(feed.url, "unchanged", result.status, plan=next_plan, moved_to=moved_to)
-    try:
-        parsed = parse_feed(result.content, url=result.final_url, headers=dict(result.headers))
-    except ParseError as e:
-        log.warning("%s: %s", feed.url, e)
+    if isinstance(prepared, PrepareFailure):
+        if prepared.error_class != "ParseError":
+            log.error("%s: unexpected error while processing\n%s", feed.url, prepared.detail)
+            return _unexpected(
+                store, feed, result, prepared.error_class, prepared.message, config, now, rng
+            )
+        log.warning("%s: %s", feed.url, prepared.message)
         next_plan = _plan(feed, result, "parse_error", config, now, rng)
         store.record_attempt(
             feed,
             result,
             outcome="parse_error",
             error_class="ParseError",
-            error_message=str(e),
+            error_message=prepared.message,
             plan=next_plan,
         )
-        return FeedOutcome(
-            feed.url, "parse_error", result.status, error=f"ParseError: {e}", plan=next_plan
-        )
-    if parsed.problem:
-        log.info("%s: ill-formed but readable: %s", feed.url, parsed.problem)
-    entries = normalize_feed(parsed, now=now)
-    dates = [e.published for e in entries if not e.date_is_fallback]
-    next_plan = _plan(feed, result, "ok", config, now, rng, dates, parsed.ttl_seconds)
+        error = f"ParseError: {prepared.message}"
+        return FeedOutcome(feed.url, "parse_error", result.status, error=error, plan=next_plan)
+    if prepared.problem:
+        log.info("%s: ill-formed but readable: %s", feed.url, prepared.problem)
+    dates = [e.published for e in prepared.entries if not e.date_is_fallback]
+    next_plan = _plan(feed, result, "ok", config, now, rng, dates, prepared.ttl_seconds)
     counts: SaveCounts = store.save_entries(
         feed,
         result,
-        entries,
-        tag=tagger.tag,
+        prepared.entries,
+        tag=tag_lookup(prepared, feed.topics, tagger),
         now=now,
         body_hash=body_hash,
-        feed_title=parsed.title,
-        site_url=parsed.link,
-        problem=parsed.problem,
+        feed_title=prepared.title,
+        site_url=prepared.link,
+        problem=prepared.problem,
         plan=next_plan,
-        feed_ttl=parsed.ttl_seconds,
+        feed_ttl=prepared.ttl_seconds,
     )
     return FeedOutcome(
         feed.url,
@@ -404,7 +483,7 @@ def _process_result(
         result.status,
         counts.new,
         counts.updated,
-        problem=parsed.problem,
+        problem=prepared.problem,
         plan=next_plan,
         moved_to=moved_to,
     )
