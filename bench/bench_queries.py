@@ -25,16 +25,25 @@ import json
 import random
 import re
 import statistics
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import feedgen
+import feedgen  # bench/feedgen.py: shadows the `feedgen` package that datasette-atom imports
 from aggregator.config import load_config
 from aggregator.store import Store
-from aggregator.web import database_name, make_datasette
 from benchlib import CACHE, REPO, log, stamp, write_result
+
+# Datasette loads its plugins (datasette-atom -> feedgen.feed) on import: let it find the
+# real feedgen package, then put ours back under its name for this script.
+sys.modules["bench_feedgen"] = sys.modules.pop("feedgen")
+_bench_dir = sys.path.pop(0)
+from aggregator.web import database_name, make_datasette  # noqa: E402
+
+sys.path.insert(0, _bench_dir)
+sys.modules["feedgen"] = sys.modules["bench_feedgen"]
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 PER_DAY = 1_000

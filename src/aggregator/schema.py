@@ -215,3 +215,160 @@ def m003_polling(db: sqlite_utils.Database) -> None:
         },
         pk="dedup_key",
     )
+
+
+# m004: summaries kept by triggers, so Datasette's charts, facets and aggregate queries read
+# thousands of rows instead of a million (issue 7). Triggers, not store code, keep them right:
+# whatever writes articles/article_topics/sightings (batched or not, retag, prune, recluster)
+# moves the counts with it. Each count is keyed by the article's UTC day, substr(published, 1,
+# 10), like the canned queries.
+#
+# topic_articles is the set the topic counts follow: a topic row is counted once when it enters
+# that set and uncounted when it leaves, so an `INSERT OR REPLACE` over an existing row (SQLite
+# fires no delete trigger for the row it replaces unless recursive_triggers is on) or an
+# ignored duplicate cannot count twice.
+_M004_TABLES = [
+    """CREATE TABLE topic_articles (
+        topic TEXT NOT NULL, published TEXT NOT NULL, article_id INTEGER NOT NULL,
+        PRIMARY KEY (topic, published, article_id)) WITHOUT ROWID""",
+    "CREATE INDEX topic_articles_article_id ON topic_articles (article_id)",
+    """CREATE TABLE topic_days (
+        day TEXT NOT NULL, topic TEXT NOT NULL, articles INTEGER NOT NULL,
+        PRIMARY KEY (day, topic)) WITHOUT ROWID""",
+    """CREATE TABLE outlet_days (
+        day TEXT NOT NULL, outlet TEXT NOT NULL, articles INTEGER NOT NULL,
+        PRIMARY KEY (day, outlet)) WITHOUT ROWID""",
+    """CREATE TABLE feed_counts (
+        feed_id INTEGER PRIMARY KEY, articles INTEGER NOT NULL DEFAULT 0,
+        sightings INTEGER NOT NULL DEFAULT 0)""",
+]
+
+
+def _topic_in(topic: str, article: str) -> str:
+    """Statements counting `topic` of article `article` in, unless it is counted already."""
+    published = f"(SELECT published FROM articles WHERE id = {article})"
+    return f"""
+        INSERT INTO topic_days (day, topic, articles)
+          SELECT substr(a.published, 1, 10), {topic}, 1 FROM articles a
+          WHERE a.id = {article} AND NOT EXISTS (SELECT 1 FROM topic_articles x
+            WHERE x.topic = {topic} AND x.published = a.published AND x.article_id = a.id)
+          ON CONFLICT (day, topic) DO UPDATE SET articles = articles + 1;
+        INSERT OR IGNORE INTO topic_articles (topic, published, article_id)
+          SELECT {topic}, {published}, {article} WHERE {published} IS NOT NULL;"""
+
+
+def _topic_out(topic: str, article: str, published: str) -> str:
+    """Statements uncounting `topic` of article `article` published at `published`."""
+    day = f"substr({published}, 1, 10)"
+    return f"""
+        UPDATE topic_days SET articles = articles - 1
+          WHERE day = {day} AND topic = {topic} AND EXISTS (SELECT 1 FROM topic_articles x
+            WHERE x.topic = {topic} AND x.published = {published}
+              AND x.article_id = {article});
+        DELETE FROM topic_days WHERE day = {day} AND topic = {topic} AND articles <= 0;
+        DELETE FROM topic_articles
+          WHERE topic = {topic} AND published = {published} AND article_id = {article};"""
+
+
+def _outlet(sign: str, row: str) -> str:
+    """Statements counting the article `row` (new/old) in (+) or out (-) of its outlet/feed."""
+    if sign == "+":
+        return f"""
+        INSERT INTO outlet_days (day, outlet, articles)
+          SELECT substr({row}.published, 1, 10), {row}.outlet, 1
+          WHERE {row}.outlet IS NOT NULL AND {row}.published IS NOT NULL
+          ON CONFLICT (day, outlet) DO UPDATE SET articles = articles + 1;
+        INSERT INTO feed_counts (feed_id, articles) SELECT {row}.feed_id, 1
+          WHERE {row}.feed_id IS NOT NULL
+          ON CONFLICT (feed_id) DO UPDATE SET articles = articles + 1;"""
+    return f"""
+        UPDATE outlet_days SET articles = articles - 1
+          WHERE day = substr({row}.published, 1, 10) AND outlet = {row}.outlet;
+        DELETE FROM outlet_days
+          WHERE day = substr({row}.published, 1, 10) AND outlet = {row}.outlet
+            AND articles <= 0;
+        UPDATE feed_counts SET articles = articles - 1 WHERE feed_id = {row}.feed_id;"""
+
+
+_M004_TRIGGERS = {
+    "article_topics_summary_insert": f"""
+        AFTER INSERT ON article_topics BEGIN {_topic_in("new.topic", "new.article_id")} END""",
+    "article_topics_summary_delete": f"""
+        AFTER DELETE ON article_topics BEGIN
+        {
+        _topic_out(
+            "old.topic",
+            "old.article_id",
+            "(SELECT published FROM articles WHERE id = old.article_id)",
+        )
+    } END""",
+    "article_topics_summary_update": f"""
+        AFTER UPDATE OF article_id, topic ON article_topics BEGIN
+        {
+        _topic_out(
+            "old.topic",
+            "old.article_id",
+            "(SELECT published FROM articles WHERE id = old.article_id)",
+        )
+    }
+        {_topic_in("new.topic", "new.article_id")} END""",
+    "articles_summary_insert": f"AFTER INSERT ON articles BEGIN {_outlet('+', 'new')} END",
+    "articles_summary_delete": f"""
+        AFTER DELETE ON articles BEGIN {_outlet("-", "old")}
+        UPDATE topic_days SET articles = articles - 1
+          WHERE day = substr(old.published, 1, 10) AND topic IN (
+            SELECT topic FROM topic_articles WHERE article_id = old.id);
+        DELETE FROM topic_days WHERE day = substr(old.published, 1, 10) AND articles <= 0;
+        DELETE FROM topic_articles WHERE article_id = old.id; END""",
+    # An edit that moves the publication time moves the article's topics to the new day.
+    "articles_summary_update": f"""
+        AFTER UPDATE OF published, outlet, feed_id ON articles
+        WHEN old.published IS NOT new.published OR old.outlet IS NOT new.outlet
+          OR old.feed_id IS NOT new.feed_id
+        BEGIN {_outlet("-", "old")} {_outlet("+", "new")}
+        UPDATE topic_days SET articles = articles - 1
+          WHERE day = substr(old.published, 1, 10) AND topic IN (
+            SELECT topic FROM topic_articles WHERE article_id = new.id);
+        DELETE FROM topic_days WHERE day = substr(old.published, 1, 10) AND articles <= 0;
+        INSERT INTO topic_days (day, topic, articles)
+          SELECT substr(new.published, 1, 10), topic, 1 FROM topic_articles
+          WHERE article_id = new.id AND true
+          ON CONFLICT (day, topic) DO UPDATE SET articles = articles + 1;
+        UPDATE topic_articles SET published = new.published WHERE article_id = new.id; END""",
+    "sightings_summary_insert": """
+        AFTER INSERT ON sightings BEGIN
+        INSERT INTO feed_counts (feed_id, sightings) VALUES (new.feed_id, 1)
+          ON CONFLICT (feed_id) DO UPDATE SET sightings = sightings + 1; END""",
+    "sightings_summary_delete": """
+        AFTER DELETE ON sightings BEGIN
+        UPDATE feed_counts SET sightings = sightings - 1 WHERE feed_id = old.feed_id; END""",
+    "sightings_summary_update": """
+        AFTER UPDATE OF feed_id ON sightings WHEN old.feed_id IS NOT new.feed_id BEGIN
+        UPDATE feed_counts SET sightings = sightings - 1 WHERE feed_id = old.feed_id;
+        INSERT INTO feed_counts (feed_id, sightings) VALUES (new.feed_id, 1)
+          ON CONFLICT (feed_id) DO UPDATE SET sightings = sightings + 1; END""",
+}
+
+#: What the summaries must equal, as GROUP BYs over the base tables (backfill and tests).
+SUMMARY_QUERIES = {
+    "topic_articles": """SELECT t.topic, a.published, a.id FROM article_topics t
+        JOIN articles a ON a.id = t.article_id""",
+    "topic_days": """SELECT substr(a.published, 1, 10) AS day, t.topic, count(*) FROM
+        article_topics t JOIN articles a ON a.id = t.article_id GROUP BY 1, 2""",
+    "outlet_days": """SELECT substr(published, 1, 10) AS day, outlet, count(*) FROM articles
+        WHERE outlet IS NOT NULL GROUP BY 1, 2""",
+    "feed_counts": """SELECT f.id, (SELECT count(*) FROM articles a WHERE a.feed_id = f.id),
+        (SELECT count(*) FROM sightings s WHERE s.feed_id = f.id) FROM feeds f""",
+}
+
+
+@MIGRATIONS()
+def m004_summaries(db: sqlite_utils.Database) -> None:
+    for sql in _M004_TABLES:
+        db.execute(sql)
+    for table, sql in SUMMARY_QUERIES.items():
+        db.execute(f"INSERT INTO {table} {sql}")
+    for name, body in _M004_TRIGGERS.items():
+        db.execute(f"CREATE TRIGGER {name} {body}")
+    # Indexes the canned queries walk in order (newest stories first).
+    db["stories"].create_index(["first_published"])

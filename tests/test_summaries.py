@@ -1,0 +1,183 @@
+"""Summary tables of migration m004 (topic_days, outlet_days, feed_counts, topic_articles): kept
+equal to a GROUP BY over the base tables by triggers through real fetches, edits, retags,
+prunes and reclusters, and backfilled by the migration. Real server, real SQLite files."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlite_utils
+from click.testing import CliRunner
+
+from aggregator.cli import cli
+from aggregator.schema import MIGRATIONS, SUMMARY_QUERIES
+from aggregator.store import Store
+from conftest import rss
+
+NOW = datetime.now(UTC)
+
+TOPICS = """
+topics:
+  sanctions: {keywords: [sanction, "price cap"]}
+  diplomacy: {keywords: [talks, summit, ceasefire]}
+  military: {keywords: [drone, missile, strike]}
+  other: {fallback: true}
+"""
+
+
+def item(title: str, slug: str, age: timedelta, host: str = "example.org") -> dict[str, str]:
+    return {
+        "title": title,
+        "link": f"https://{host}/{slug}",
+        "guid": slug,
+        "description": title,
+        "pubDate": (NOW - age).strftime("%a, %d %b %Y %H:%M:%S +0000"),
+    }
+
+
+ITEMS = [
+    item("Sanctions package targets shadow fleet", "a1", timedelta(days=1)),
+    item("Ceasefire talks in Geneva stall", "a2", timedelta(days=1, hours=3)),
+    item("Drone strike on Odesa port; sanctions answer", "a3", timedelta(days=2)),
+    item("Summit on grain corridor opens", "a4", timedelta(days=200)),
+    item("Weather in the region", "a5", timedelta(days=3)),
+]
+OTHER = [
+    item("Missile strike near Kharkiv", "b1", timedelta(days=1)),
+    # The same article as a1 carried by a second outlet: a sighting, not an article.
+    ITEMS[0],
+    item("Price cap debate in Brussels", "b2", timedelta(days=190)),
+]
+
+
+def summary_rows(db: Path) -> dict[str, tuple[set[tuple], set[tuple]]]:
+    """Each summary table's rows beside what a GROUP BY over the base tables gives."""
+    conn = sqlite3.connect(db)
+    try:
+        out = {}
+        for table, sql in SUMMARY_QUERIES.items():
+            expected = {r for r in conn.execute(sql) if r[-1] or table == "topic_articles"}
+            stored = set(conn.execute(f"SELECT * FROM {table}"))
+            if table == "feed_counts":
+                expected = {r for r in conn.execute(sql) if r[1] or r[2]}
+                stored = {r for r in stored if r[1] or r[2]}
+            out[table] = (stored, expected)
+        return out
+    finally:
+        conn.close()
+
+
+def assert_summaries_match(db: Path) -> None:
+    for table, (stored, expected) in summary_rows(db).items():
+        assert stored == expected, table
+        assert expected or table == "feed_counts", f"{table} is empty: the test proves nothing"
+
+
+def fetch(config: Path, *args: str) -> None:
+    result = CliRunner().invoke(cli, ["-c", str(config), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def setup(tmp_path: Path, feed_dir: Path, feed_server) -> tuple[Path, Path]:
+    (feed_dir / "a.xml").write_text(rss(ITEMS))
+    (feed_dir / "b.xml").write_text(rss(OTHER))
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        "settings: {database: test.db}\n"
+        "outlets:\n  - {name: Alpha}\n  - {name: Beta}\n"
+        "feeds:\n"
+        f"  - {{url: '{feed_server.base_url}a.xml', outlet: Alpha}}\n"
+        f"  - {{url: '{feed_server.base_url}b.xml', outlet: Beta}}\n" + TOPICS
+    )
+    fetch(config, "fetch", "-q")
+    return config, tmp_path / "test.db"
+
+
+def test_summaries_follow_inserts_edits_retag_prune_and_recluster(
+    tmp_path, feed_dir, feed_server
+) -> None:
+    config, db = setup(tmp_path, feed_dir, feed_server)
+    assert_summaries_match(db)
+    (days,) = sqlite3.connect(db).execute("SELECT count(DISTINCT day) FROM topic_days").fetchone()
+    assert days >= 4
+
+    # Edits: a2's text now gives other topics, a3 moves to another day.
+    edited = [dict(i) for i in ITEMS]
+    edited[1]["title"] = edited[1]["description"] = "Missile strike ends Geneva hopes"
+    edited[2]["pubDate"] = (NOW - timedelta(days=5)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    edited[2]["title"] = edited[2]["description"] = "Drone strike on Odesa port"
+    (feed_dir / "a.xml").write_text(rss(edited))
+    fetch(config, "fetch", "-q")
+    conn = sqlite3.connect(db)
+    assert conn.execute(
+        "SELECT topic FROM article_topics t JOIN articles a ON a.id = t.article_id"
+        " WHERE a.title = 'Missile strike ends Geneva hopes'"
+    ).fetchall() == [("military",)]
+    conn.close()
+    assert_summaries_match(db)
+
+    # Rules changed: every tag recomputed.
+    config.write_text(config.read_text().replace("talks, summit", "summit, weather"))
+    fetch(config, "retag")
+    assert_summaries_match(db)
+
+    fetch(config, "recluster")
+    assert_summaries_match(db)
+
+    fetch(config, "prune", "--older-than", "180d")
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM articles").fetchone() == (5,)
+    conn.close()
+    assert_summaries_match(db)
+
+
+def test_summaries_follow_direct_sql_writes(tmp_path, feed_dir, feed_server) -> None:
+    """Whatever code writes the base tables (batched inserts, REPLACE, deletes), they follow."""
+    _, db = setup(tmp_path, feed_dir, feed_server)
+    with Store(db) as store, store.transaction():
+        ex = store.db.execute
+        (article_id,) = ex("SELECT id FROM articles ORDER BY id LIMIT 1").fetchone()
+        # REPLACE over an existing row fires no delete trigger: it must not count twice.
+        (topic,) = ex(
+            "SELECT topic FROM article_topics WHERE article_id = ? LIMIT 1", [article_id]
+        ).fetchone()
+        ex(
+            "INSERT OR REPLACE INTO article_topics (article_id, topic, rule) VALUES (?, ?, 'x')",
+            [article_id, topic],
+        )
+        ex(
+            "INSERT OR IGNORE INTO article_topics (article_id, topic, rule) VALUES (?, ?, 'y')",
+            [article_id, topic],
+        )
+        ex("UPDATE article_topics SET topic = 'other' WHERE article_id = ? AND topic = ?",
+           [article_id, topic])  # fmt: skip
+        ex("UPDATE articles SET published = '2020-01-01T00:00:00Z', outlet = 'Beta'"
+           " WHERE id = ?", [article_id])  # fmt: skip
+        ex("DELETE FROM sightings WHERE article_id = ?", [article_id])
+        ex("DELETE FROM story_members WHERE article_id = ?", [article_id])
+        ex("DELETE FROM article_topics WHERE article_id = ?", [article_id + 1])
+    assert_summaries_match(db)
+
+
+def test_m004_backfills_an_existing_database(tmp_path, feed_dir, feed_server) -> None:
+    _, db = setup(tmp_path, feed_dir, feed_server)
+    expected = {t: rows for t, (_, rows) in summary_rows(db).items()}
+    # The same database as before m004: its tables, triggers and record gone.
+    conn = sqlite3.connect(db)
+    for name, kind in conn.execute(
+        "SELECT name, type FROM sqlite_master WHERE type IN ('trigger', 'table')"
+        " AND (name LIKE '%summary%' OR name IN ('topic_days', 'outlet_days', 'feed_counts',"
+        " 'topic_articles'))"
+    ).fetchall():
+        conn.execute(f"DROP {kind} {name}")
+    conn.execute("DROP INDEX idx_stories_first_published")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm004_summaries'")
+    conn.commit()
+    conn.close()
+    assert MIGRATIONS.pending(sqlite_utils.Database(db))
+    with Store(db):
+        pass
+    assert {t: stored for t, (stored, _) in summary_rows(db).items()} == expected
+    assert_summaries_match(db)
