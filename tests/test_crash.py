@@ -145,7 +145,11 @@ def test_kill_9_at_many_moments_then_rerun_equals_a_clean_run(
     # The kills hit a running fetch, at many different points of its work.
     print("kills landed after fetch_log rows:", landed)
     assert len(landed) >= 20, landed
-    assert len(set(landed)) >= 12, landed
+    # Feeds are parsed on a process pool and stored as they come, so the count of stored
+    # feeds advances in bursts and several kills can land on one count: ask for 10 of the
+    # 21 possible counts (0 to 20 feeds stored), and kills on both sides of the middle.
+    assert len(set(landed)) >= 10, landed
+    assert min(landed) < 10 < max(landed), landed
 
 
 # --------------------------------------------------------------------------- full disk, read-only

@@ -97,3 +97,48 @@ def test_update_stores_the_same_rows_with_and_without_workers(
     assert sorted(o.outcome for o in summary.outcomes) == ["ok", "ok", "ok", "parse_error"]
     assert len(rows) == 12
     assert rows[0] == ("https://e.org/0/0", "Drone strike 0-0", '["military"]')
+
+
+KILLED_PARENT = """
+import os, signal
+from aggregator.pool import Preparer
+
+preparer = Preparer(2)
+futures = [preparer._pool.submit(os.getpid) for _ in range(8)]
+print(" ".join(str(p) for p in {f.result() for f in futures}), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_workers_end_when_the_aggregator_is_killed(tmp_path: Path) -> None:
+    """kill -9 of `aggregator fetch` must not leave its parse workers behind."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    # Output to a file, not a pipe: the orphans would hold a pipe open, and we want to
+    # see them, not wait for them.
+    out = tmp_path / "pids"
+    with out.open("w") as stdout:
+        proc = subprocess.run(
+            [sys.executable, "-c", KILLED_PARENT],
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
+    assert proc.returncode == -9
+    workers = [int(p) for p in out.read_text().split()]
+    assert workers
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 15
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in workers if alive(p)]

@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -137,7 +139,12 @@ class Preparer:
         if workers > 0:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["aggregator.pool"])
-            self._pool = ProcessPoolExecutor(workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                workers,
+                mp_context=context,
+                initializer=_die_with_parent,
+                initargs=(os.getpid(),),
+            )
 
     async def __call__(
         self,
@@ -182,3 +189,24 @@ def tag_lookup(
         return found if found is not None else tagger.tag(text, article_topics)
 
     return tag
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker soon after the aggregator process is gone.
+
+    Workers hold both ends of the pool's pipes (and the forkserver's keep-alive pipe), so
+    after a kill -9 of the aggregator nothing they wait on ever closes: without this, idle
+    workers and their forkserver would stay behind forever (seen in the crash test).
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass  # alive, under another user (a reused pid would be too, harmlessly)
+
+    threading.Thread(target=watch, name="aggregator-parent-watch", daemon=True).start()
