@@ -406,3 +406,33 @@ def test_daemon_waits_while_another_process_updates(tmp_path, site, clock, caplo
     assert asyncio.run(daemon.run(asyncio.Event(), max_cycles=1)) == 1
     assert "already updating this database" in caplog.text
     assert slept == [60.0] and len(site.times("/a")) == 1
+
+
+def test_idle_wake_ups_neither_lock_nor_write(tmp_path, site, clock, caplog) -> None:
+    """Between polls the daemon wakes every minute for feeds.yaml edits only: a `fetch`
+    holding the database meanwhile is not in its way."""
+    import contextlib
+
+    from aggregator.lock import hold
+
+    url = site.route("/a", feed(items(3)))
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        f"settings: {{database: test.db, jitter: 0}}\nfeeds:\n  - {{url: '{url}', interval: 1h}}\n"
+    )
+    other = contextlib.ExitStack()
+    wakes = []
+
+    async def sleep(seconds: float, stop: asyncio.Event) -> None:
+        wakes.append(seconds)
+        if len(wakes) == 1:
+            other.enter_context(hold(tmp_path / "test.db"))  # a `fetch` starts elsewhere
+        if len(wakes) == 30:
+            other.close()
+        clock.advance(seconds=seconds)
+
+    daemon = Daemon(str(path), clock=clock, sleep=sleep)
+    assert asyncio.run(daemon.run(asyncio.Event(), max_cycles=2)) == 2
+    assert wakes[:59] == [60.0] * 59  # idle wake-ups while the lock was held elsewhere
+    assert "poll cycle failed" not in caplog.text
+    assert len(site.times("/a")) == 2

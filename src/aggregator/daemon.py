@@ -100,11 +100,21 @@ class Daemon:
         the number of cycles that polled at least one feed."""
         cycles = 0
         store = Store(self.config.database_path)
+        #: The store holds the config in force (update_async syncs it on every run).
+        synced = False
         try:
             while not stop.is_set():
-                if self.reload() and store.path != self.config.database_path:
-                    store.close()
-                    store = Store(self.config.database_path)
+                if self.reload():
+                    synced = False
+                    if store.path != self.config.database_path:
+                        store.close()
+                        store = Store(self.config.database_path)
+                next_poll = store.next_poll_time()
+                if synced and not self._due(next_poll):
+                    # A wake-up only to look at feeds.yaml: nothing to poll, so no lock and
+                    # no config write (a cron `fetch` beside us is not made to wait).
+                    await self.sleep(self._wait(next_poll), stop)
+                    continue
                 try:
                     summary = await update_async(
                         self.config, store, due=True, clock=self.clock, rng=self.rng, stop=stop
@@ -115,6 +125,7 @@ class Daemon:
                     log.error("poll cycle failed, retrying in %d s: %s", MAX_IDLE, e)
                     await self.sleep(MAX_IDLE, stop)
                     continue
+                synced = True
                 next_poll = store.next_poll_time()
                 if summary.outcomes:
                     cycles += 1
@@ -126,14 +137,20 @@ class Daemon:
                         break
                 if stop.is_set():
                     break
-                wait = MAX_IDLE
-                if next_poll is not None:
-                    until = (next_poll - self.clock()).total_seconds()
-                    wait = min(max(until, MIN_IDLE), MAX_IDLE)
-                await self.sleep(wait, stop)
+                await self.sleep(self._wait(next_poll), stop)
         finally:
             store.close()
         return cycles
+
+    def _due(self, next_poll: datetime | None) -> bool:
+        return next_poll is not None and next_poll <= self.clock()
+
+    def _wait(self, next_poll: datetime | None) -> float:
+        """Seconds to sleep: until the next feed is due, within MIN_IDLE .. MAX_IDLE."""
+        if next_poll is None:
+            return MAX_IDLE
+        until = (next_poll - self.clock()).total_seconds()
+        return min(max(until, MIN_IDLE), MAX_IDLE)
 
 
 def log_cycle(cycle: Cycle, now: datetime) -> None:
