@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from aggregator import cluster
 from aggregator.cluster import Clusterer, ClusterSettings, tokens
 from aggregator.models import StoryInput, tagging_text
+from aggregator.normalize import normalize_feed
+from aggregator.parse import parse_feed
+from conftest import EVAL_DEV
 
 T0 = datetime(2030, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -241,3 +249,72 @@ def test_a_window_full_of_common_words_still_finds_the_rare_match() -> None:
     assert len(clusterer) == 4000  # all in the window when the two reports arrive
     by_id = {a.article_id: a.story_id for a in clusterer.assign([first, second])}
     assert by_id[9001] == by_id[9002]
+
+
+def _dev_set() -> tuple[list[StoryInput], dict[int, str]]:
+    """The labelled dev set (tests/data/eval_dev) as StoryInputs and their true story ids."""
+    truth = json.loads((EVAL_DEV / "truth.json").read_text(encoding="utf-8"))["entries"]
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    inputs, story_of = [], {}
+    for path in sorted(EVAL_DEV.glob("*.xml")):
+        feed = parse_feed(path.read_bytes(), url=f"https://feeds.example/{path.name}")
+        for entry in normalize_feed(feed, now=now):
+            article_id = len(inputs) + 1
+            inputs.append(
+                StoryInput(
+                    article_id=article_id,
+                    outlet=path.stem,
+                    published=entry.published,
+                    title=entry.title,
+                    text=entry.tagging_text,
+                )
+            )
+            story_of[article_id] = truth[f"{path.name}|{entry.entry_id}"]["story_id"]
+    return inputs, story_of
+
+
+def _pairs(label: dict[int, object]) -> set[tuple[int, int]]:
+    groups: dict[object, list[int]] = {}
+    for article_id, story in sorted(label.items()):
+        groups.setdefault(story, []).append(article_id)
+    return {p for g in groups.values() for p in itertools.combinations(g, 2)}
+
+
+def test_dev_set_stories_match_the_labels() -> None:
+    """Pairwise precision and recall against the hand labels (bench/eval_stories.py has the
+    full report); a floor under today's 1.000 / 0.99 that catches a real regression."""
+    inputs, truth = _dev_set()
+    found = {a.article_id: a.story_id for a in Clusterer().assign(inputs)}
+    ours, gold = _pairs(found), _pairs(truth)
+    assert len(ours & gold) / len(ours) >= 0.97  # precision
+    assert len(ours & gold) / len(gold) >= 0.95  # recall
+
+
+def test_reweighting_late_gives_the_partition_of_reweighting_at_every_article(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Indexed vectors keep the IDF they were indexed with until the window has changed by
+    half; weighting everything again at every article (exact, slow) gives the same stories
+    and scores within a few hundredths."""
+    inputs, _ = _dev_set()
+    lazy = Clusterer().assign(inputs)
+    monkeypatch.setattr(cluster, "_REWEIGHT", 0.0)
+    exact = Clusterer().assign(inputs)
+    assert _pairs({a.article_id: a.story_id for a in lazy}) == _pairs(
+        {a.article_id: a.story_id for a in exact}
+    )
+    assert [a.method for a in lazy] == [a.method for a in exact]
+    assert max(abs(a.score - b.score) for a, b in zip(lazy, exact, strict=True)) < 0.03
+
+
+def test_centroid_norms_stay_equal_to_a_recount() -> None:
+    """Centroids are updated in place as members come and go; their kept squared norms must
+    equal the sum of squares of the centroid vectors at all times."""
+    inputs, _ = _dev_set()
+    clusterer = Clusterer(ClusterSettings(window_hours=24))
+    for start in range(0, len(inputs), 25):
+        clusterer.assign(inputs[start : start + 25])
+        for story_id, centroid in clusterer._centroids.items():
+            recount = sum(w * w for w in centroid.values())
+            assert clusterer._squares[story_id] == pytest.approx(recount, rel=1e-9, abs=1e-9)
+        assert set(clusterer._centroids) == set(clusterer._members)

@@ -10,18 +10,21 @@ Method, one article at a time in published order:
    fold accents and transliteration variants (a small exonym table, Kiev → Kyiv, plus general
    spelling rules: y → i, doubled letters single, -iy/-yy endings, so Zelenskyy, Zelenskiy
    and Zelensky, or Odesa and Odessa, become one token), drop stop words, strip plural and
-   tense endings.
+   tense endings. Only the headline and the lead (the first `lead_tokens` content words of
+   the text) are counted: they say who did what, where and when, and a full-text feed's
+   thousands of words would make an article's cost grow with its length.
 2. **Index** the articles inside the time window in an inverted index (token → articles) with
    document frequencies over the same window. Articles older than the window behind the
    newest article seen are evicted, so the index and the cost of one article are bounded by
    the window's traffic, not by the size of the database.
 3. **Candidates** are the indexed articles that share the new article's rarest tokens (never
    a pairwise scan), ranked by the IDF weight they share; the best `max_candidates` are scored
-   by IDF-weighted cosine over title and text (the headline counts twice; rare names, numbers
+   by cosine of sublinear TF-IDF vectors (the headline counts twice; rare names, numbers
    and places dominate "Ukraine" and "Putin"). A story's score blends the cosine to its most
-   similar member with the cosine to its centroid, times a time decay from the story's first
-   report: reports of one event follow within hours, a follow-up a day later with the same
-   actors falls below the threshold unless its wording is close.
+   similar member with the cosine to its centroid (the sum of its members' vectors), times
+   a time decay from the story's first report: reports of one event follow within hours, a
+   follow-up a day later with the same actors falls below the threshold unless its wording
+   is close. IDF is counted over the window; see `Clusterer` for when vectors are reweighted.
 4. The article **joins** the best-scoring story when its score reaches the
    threshold, else opens a new story. A near-verbatim copy of a member (Jaccard of word
    3-shingles ≥ `syndication`) joins whatever the score and is flagged `syndicated`.
@@ -31,10 +34,12 @@ Method, one article at a time in published order:
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
+import operator
 import re
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -45,7 +50,13 @@ __all__ = ["ClusterSettings", "Clusterer", "tokens"]
 #: Candidate search (see Clusterer._candidates): the rarest tokens always probed, and the
 #: postings visited beyond them at most.
 _ALWAYS_PROBED = 4
-_PROBE_BUDGET = 3000
+_PROBE_BUDGET = 1000
+#: Share of the window that may change (articles added or evicted) before IDF is recounted.
+#: Share of the window that may change (articles added or evicted) before the indexed
+#: vectors are weighted again with the window's current IDF.
+_REWEIGHT = 0.5
+#: Cosine below which a candidate is not checked for being a copy (copies score ~0.9).
+_COPY_COSINE = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +78,15 @@ class ClusterSettings:
     probe_tokens: int = 24
     #: ... and how many of the articles found, ranked by the IDF weight they share with it,
     #: are scored exactly.
-    max_candidates: int = 40
+    max_candidates: int = 20
     #: Jaccard of word 3-shingles at which an article is a copy of a member (wire copy).
     syndication: float = 0.6
+    #: Body tokens that count besides the headline: the lead, which names who did what,
+    #: where and when. Longer bodies add background, not identity, and would make the cost
+    #: of an article grow with its length (full-text feeds run to thousands of words).
+    lead_tokens: int = 100
+    #: Words of the body from which copy shingles are taken (a wire copy's opening).
+    shingle_words: int = 200
 
 
 _WIRE_PREFIX = re.compile(
@@ -118,8 +135,20 @@ _STOP = frozenset(
 )
 
 
+_FOLDED: dict[str, str] = {}
+
+
 def _fold(word: str) -> str:
     """A transliteration-insensitive, inflection-light form of one lower-case word."""
+    folded = _FOLDED.get(word)
+    if folded is None:
+        if len(_FOLDED) > 200_000:  # a vocabulary is far smaller; this bounds odd input
+            _FOLDED.clear()
+        folded = _FOLDED[word] = _fold_word(word)
+    return folded
+
+
+def _fold_word(word: str) -> str:
     word = _EXONYMS.get(word, word)
     if word[0].isdigit():
         return word
@@ -137,11 +166,24 @@ def _fold(word: str) -> str:
     return word
 
 
-def _words(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKD", text.lower().replace("’", "'"))
-    text = "".join(c for c in text if not unicodedata.combining(c))
+def _words(text: str, limit: int | None = None) -> list[str]:
+    """Lower-case, accent-free words of `text` (the first `limit` of them)."""
+    if limit is not None and len(text) > limit * 12:
+        # Words average well under 12 characters with their space; cut between words.
+        text = text[: limit * 12].rsplit(None, 1)[0]
+    text = text.lower().replace("’", "'")
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
     text = re.sub(r"'s\b", "", text)
-    return _TOKEN.findall(text)
+    words = _TOKEN.findall(text)
+    return words if limit is None else words[:limit]
+
+
+def _content(words: Iterable[str], limit: int | None = None) -> list[str]:
+    """Folded content tokens of `words`, stop words removed, the first `limit` of them."""
+    content = (_fold(w) for w in words if w not in _STOP and (len(w) > 1 or w.isdigit()))
+    return list(content if limit is None else itertools.islice(content, limit))
 
 
 def _clean_title(title: str) -> str:
@@ -162,25 +204,29 @@ def _split(story: StoryInput) -> tuple[str, str]:
 
 def tokens(text: str) -> list[str]:
     """Folded content tokens of `text`, stop words removed, in order."""
-    return [_fold(w) for w in _words(text) if w not in _STOP and (len(w) > 1 or w.isdigit())]
+    return _content(_words(text))
 
 
 class _Doc:
-    __slots__ = ("article_id", "story_id", "time", "tf", "ltf", "shingles")
+    __slots__ = ("article_id", "story_id", "time", "tf", "ltf", "shingles", "vec")
 
-    def __init__(self, story: StoryInput, story_id: int) -> None:
+    def __init__(self, story: StoryInput, story_id: int, settings: ClusterSettings) -> None:
         title, body = _split(story)
         self.article_id = story.article_id
         self.story_id = story_id
         #: Hours since the epoch.
         self.time = story.published.timestamp() / 3600.0
-        #: Token counts of title and text; the headline counts twice.
-        self.tf = Counter(tokens(body))
-        self.tf.update(tokens(title) * 2)
+        words = _words(body, settings.shingle_words)
+        #: Token counts of headline and lead; the headline counts twice.
+        self.tf = Counter(_content(words, settings.lead_tokens))
+        title_words = _words(title)
+        self.tf.update(_content(title_words) * 2)
         #: Sublinear term weights, 1 + log(count): the TF half of every TF-IDF vector.
         self.ltf = {t: 1 + math.log(c) for t, c in self.tf.items()}
-        words = _words(f"{title} {body}")
+        words = title_words + words
         self.shingles = frozenset(zip(words, words[1:], words[2:], strict=False))
+        #: Unit TF-IDF vector, weighted when the article was indexed (see Clusterer).
+        self.vec: dict[str, float] = {}
 
 
 class Clusterer:
@@ -188,6 +234,14 @@ class Clusterer:
 
     `recent` seeds the index with stored articles inside the window and their story ids;
     new stories get ids from `next_story_id` on (and above every seeded id).
+
+    IDF is counted over the window, which changes with every article. A new article's vector
+    is weighted with the IDF of that moment; an indexed article keeps the vector it was
+    indexed with (and a story the sum of its members' vectors, with its norm kept up to
+    date), so a comparison is a dot product over the shared tokens. Once the window has
+    changed by `_REWEIGHT` of its size, every indexed vector is weighted again with the
+    current IDF: a small window is reweighted at nearly every article, and the cost of a
+    large one stays linear (each reweighting follows a quarter of the window's turnover).
     """
 
     def __init__(
@@ -204,14 +258,19 @@ class Clusterer:
         #: (time, article id) of indexed articles, oldest first, for eviction.
         self._queue: list[tuple[float, int]] = []
         self._horizon = -math.inf
-        #: Indexed members of each story, their summed token counts (the centroid), and the
-        #: time of its first indexed member.
+        #: Time of the newest article ever indexed.
+        self._newest = -math.inf
+        #: Indexed members of each story, the sum of their vectors (the centroid) with its
+        #: squared norm, and the time of its first indexed member.
         self._members: dict[int, set[int]] = {}
-        self._centroids: dict[int, Counter[str]] = {}
+        self._centroids: dict[int, dict[str, float]] = {}
+        self._squares: dict[int, float] = {}
         self._first: dict[int, float] = {}
+        #: Articles added or evicted since the indexed vectors were last weighted.
+        self._changes = 0
         self._next_id = max([next_story_id, *(sid + 1 for _, sid in recent)])
         for story, story_id in sorted(recent, key=lambda r: (r[0].published, r[0].article_id)):
-            self._add(_Doc(story, story_id))
+            self._add(_Doc(story, story_id, settings))
 
     def __len__(self) -> int:
         """Number of articles in the index (bounded by the window's traffic)."""
@@ -224,7 +283,7 @@ class Clusterer:
         """Assign each article, in published order, to an existing story or a new one."""
         out = []
         for story in sorted(batch, key=lambda s: (s.published, s.article_id)):
-            doc = _Doc(story, 0)
+            doc = _Doc(story, 0, self.settings)
             self._evict(doc.time - self.settings.window_hours)
             assignment = self._decide(story, doc)
             doc.story_id = assignment.story_id
@@ -238,19 +297,22 @@ class Clusterer:
         s = self.settings
         best_score, best_story = 0.0, None
         if not _STANDALONE.search(story.title):
-            idf: dict[str, float] = {}  # the window changes with every article: memo per call
-            query = self._vector(doc.ltf, idf)
+            if self._changes > _REWEIGHT * len(self._docs):
+                self._reweight()
+            query = doc.vec = self._vector(doc.ltf)
             nearest: dict[int, float] = {}  # story id -> cosine to its most similar member
             for cand in self._candidates(doc, query):
-                if _jaccard(doc.shingles, cand.shingles) >= s.syndication:
+                score = _dot(query, cand.vec)
+                # A copy shares its headline and lead, so only a close match can be one.
+                if score >= _COPY_COSINE and _jaccard(doc.shingles, cand.shingles) >= s.syndication:
                     return StoryAssignment(story.article_id, cand.story_id, 1.0, "copy", True)
-                score = self._cosine(query, cand.ltf.items(), idf)
                 nearest[cand.story_id] = max(score, nearest.get(cand.story_id, 0.0))
             for story_id, member in nearest.items():
                 score = (1 - s.centroid_weight) * member
                 if s.centroid_weight:
-                    centroid = ((t, 1 + math.log(c)) for t, c in self._centroids[story_id].items())
-                    score += s.centroid_weight * self._cosine(query, centroid, idf)
+                    norm = math.sqrt(self._squares[story_id]) or 1.0
+                    centroid = _dot(query, self._centroids[story_id]) / norm
+                    score += s.centroid_weight * centroid
                 # Reports of one event follow its first report within hours; a development
                 # a day later with the same actors is another story (issue #3).
                 late = max(0.0, abs(doc.time - self._first[story_id]) - s.grace_hours)
@@ -267,7 +329,7 @@ class Clusterer:
         """Indexed articles in the window sharing the most weight of the article's rare tokens."""
         s = self.settings
         probes = sorted((t for t in doc.tf if t in self._df), key=lambda t: (self._df[t], t))
-        shared: Counter[int] = Counter()
+        shared: defaultdict[int, float] = defaultdict(float)
         visited = 0
         for k, t in enumerate(probes[: s.probe_tokens]):
             # In a window holding one huge cold poll, common tokens list thousands of
@@ -277,41 +339,36 @@ class Clusterer:
             visited += len(postings)
             if k >= _ALWAYS_PROBED and visited > _PROBE_BUDGET:
                 break
+            weight = query[t]
             for i in postings:
-                shared[i] += query[t]
+                shared[i] += weight
         docs = self._docs
-        inside = [
-            (weight, -i) for i, weight in shared.items()
-            if abs(docs[i].time - doc.time) <= s.window_hours
-        ]  # fmt: skip
-        best = heapq.nlargest(s.max_candidates, inside)
-        return [docs[-neg_id] for _, neg_id in best]
+        ranked = zip(shared.values(), map(operator.neg, shared.keys()), strict=True)
+        if self._newest > doc.time + s.window_hours:
+            # Articles newer than the window ahead of this one (a batch reaching back in
+            # time) are in the index too: leave them out.
+            ranked = ((w, i) for w, i in ranked if docs[-i].time - doc.time <= s.window_hours)
+        return [docs[-neg_id] for _, neg_id in heapq.nlargest(s.max_candidates, ranked)]
 
-    def _idf(self, t: str, idf: dict[str, float]) -> float:
-        weight = idf.get(t)
-        if weight is None:
-            weight = idf[t] = math.log(1.0 + (len(self._docs) + 1) / (self._df[t] + 1))
-        return weight
-
-    def _vector(self, ltf: dict[str, float], idf: dict[str, float]) -> dict[str, float]:
-        """Unit vector of sublinear TF x IDF, IDF counted over the window."""
-        weights = {t: w * self._idf(t, idf) for t, w in ltf.items()}
+    def _vector(self, ltf: dict[str, float]) -> dict[str, float]:
+        """Unit vector of sublinear TF x IDF, IDF counted over the window as it is now."""
+        n, df = len(self._docs) + 1, self._df
+        weights = {t: w * math.log(1.0 + n / (df.get(t, 0) + 1)) for t, w in ltf.items()}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         return {t: w / norm for t, w in weights.items()}
 
-    def _cosine(
-        self, query: dict[str, float], ltf: Iterable[tuple[str, float]], idf: dict[str, float]
-    ) -> float:
-        """Cosine of a unit `query` vector and the TF-IDF vector of `ltf`, in one pass
-        (the same figure as a dot product with `_vector(ltf)`, without building it)."""
-        dot = squares = 0.0
-        for t, w in ltf:
-            w *= self._idf(t, idf)
-            squares += w * w
-            q = query.get(t)
-            if q is not None:
-                dot += q * w
-        return dot / (math.sqrt(squares) or 1.0)
+    def _reweight(self) -> None:
+        """Weight every indexed vector, and so every centroid, with the current IDF."""
+        self._changes = 0
+        for doc in self._docs.values():
+            doc.vec = self._vector(doc.ltf)
+        for story_id, members in self._members.items():
+            centroid: dict[str, float] = {}
+            for i in members:
+                for t, w in self._docs[i].vec.items():
+                    centroid[t] = centroid.get(t, 0.0) + w
+            self._centroids[story_id] = centroid
+            self._squares[story_id] = sum(w * w for w in centroid.values())
 
     # ------------------------------------------------------------------ index
 
@@ -319,31 +376,46 @@ class Clusterer:
         self._evict(doc.time - self.settings.window_hours)
         if doc.time < self._horizon or doc.article_id in self._docs:
             return  # older than the window already (never a candidate again), or known
+        if not doc.vec:
+            doc.vec = self._vector(doc.ltf)
         self._docs[doc.article_id] = doc
+        self._newest = max(self._newest, doc.time)
+        self._changes += 1
         heapq.heappush(self._queue, (doc.time, doc.article_id))
         for t in doc.tf:
             self._postings.setdefault(t, set()).add(doc.article_id)
         self._df.update(doc.tf.keys())
         self._members.setdefault(doc.story_id, set()).add(doc.article_id)
-        self._centroids.setdefault(doc.story_id, Counter()).update(doc.tf)
+        self._move(doc, +1.0)
         self._first.setdefault(doc.story_id, doc.time)
+
+    def _move(self, doc: _Doc, sign: float) -> None:
+        """Add (+1) or take away (-1) an article's vector to or from its story's centroid."""
+        centroid = self._centroids.setdefault(doc.story_id, {})
+        squares = self._squares.get(doc.story_id, 0.0)
+        for t, w in doc.vec.items():
+            old = centroid.get(t, 0.0)
+            new = old + sign * w
+            squares += new * new - old * old
+            if abs(new) > 1e-12:
+                centroid[t] = new
+            else:
+                centroid.pop(t, None)
+        self._squares[doc.story_id] = max(squares, 0.0)
 
     def _evict(self, horizon: float) -> None:
         """Forget articles published before `horizon` (hours since the epoch)."""
         self._horizon = max(self._horizon, horizon)
         while self._queue and self._queue[0][0] < self._horizon:
             doc = self._docs.pop(heapq.heappop(self._queue)[1])
+            self._changes += 1
             members = self._members[doc.story_id]
             members.discard(doc.article_id)
             if not members:
                 del self._members[doc.story_id], self._first[doc.story_id]
-                del self._centroids[doc.story_id]
+                del self._centroids[doc.story_id], self._squares[doc.story_id]
             else:
-                centroid = self._centroids[doc.story_id]
-                centroid.subtract(doc.tf)
-                for t in doc.tf:
-                    if centroid[t] <= 0:
-                        del centroid[t]
+                self._move(doc, -1.0)
             for t in doc.tf:
                 self._postings[t].discard(doc.article_id)
                 if not self._postings[t]:
@@ -351,6 +423,12 @@ class Clusterer:
                 self._df[t] -= 1
                 if not self._df[t]:
                     del self._df[t]
+
+
+def _dot(a: dict[str, float], b: dict[str, float]) -> float:
+    if len(b) < len(a):
+        a, b = b, a
+    return sum(a[t] * b[t] for t in a.keys() & b.keys())
 
 
 def _jaccard(a: frozenset[object], b: frozenset[object]) -> float:
