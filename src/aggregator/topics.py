@@ -120,7 +120,11 @@ def _compile_rule(rule: TopicRule) -> _Compiled:
 
 
 class Tagger:
-    """Compiled topic rules; `tag()` is pure and thread-safe."""
+    """Compiled topic rules; `tag()` is pure and thread-safe.
+
+    The rules are checked at once and compiled at the first `tag()`: a poll in which every
+    feed answers 304 tags nothing and should not pay for compiling every rule's pattern.
+    """
 
     def __init__(self, rules: Sequence[TopicRule], topic_scope: Sequence[str] = ()) -> None:
         names = [r.name for r in rules]
@@ -130,8 +134,14 @@ class Tagger:
         if len(fallbacks) > 1:
             raise ValueError(f"more than one fallback topic: {fallbacks}")
         self.fallback: str | None = fallbacks[0] if fallbacks else None
-        self._rules = tuple(_compile_rule(r) for r in rules if not r.fallback)
-        self._scope = _alternation(topic_scope)
+        self._sources = (tuple(r for r in rules if not r.fallback), tuple(topic_scope))
+        self._compiled: tuple[tuple[_Compiled, ...], re.Pattern[str] | None] | None = None
+
+    def _patterns(self) -> tuple[tuple[_Compiled, ...], re.Pattern[str] | None]:
+        if self._compiled is None:  # two threads may both compile; either result is right
+            rules, scope = self._sources
+            self._compiled = (tuple(_compile_rule(r) for r in rules), _alternation(scope))
+        return self._compiled
 
     def tag(self, text: str, feed_topics: Sequence[str] = ()) -> tuple[TopicMatch, ...]:
         """Topics for one entry's text (title + summary), sorted by topic name.
@@ -139,10 +149,11 @@ class Tagger:
         Feed topics are given as rule "feed" whatever the rules say; the fallback topic only
         when no other topic was given, by rule or by feed.
         """
+        rules, scope = self._patterns()
         text = _nfc(text)
         found: dict[str, str] = {}
         in_scope: bool | None = None  # the Tagger-wide scope, searched at most once
-        for rule in self._rules:
+        for rule in rules:
             label = self._match(rule, text)
             if label is None:
                 continue
@@ -151,9 +162,9 @@ class Tagger:
             if rule.own_scope:
                 if rule.scope is not None and not rule.scope.search(text):
                     continue
-            elif self._scope is not None:
+            elif scope is not None:
                 if in_scope is None:
-                    in_scope = self._scope.search(text) is not None
+                    in_scope = scope.search(text) is not None
                 if not in_scope:
                     continue
             found[rule.name] = label
