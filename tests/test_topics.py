@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.config import load_config
 from aggregator.models import TopicMatch, TopicRule
@@ -203,3 +206,43 @@ def test_committed_rules_tag_plain_war_news():
         assert expected <= got, (text, got)
         if expected == {"other"}:
             assert got == {"other"}, (text, got)
+
+
+# Keywords run case-sensitively on folded text (topics.fold) instead of IGNORECASE on the
+# text: the same matches, checked here against one IGNORECASE search per keyword, on an
+# alphabet full of the characters where the two could part: dotted and dotless i, long s,
+# the Kelvin sign, final sigma, Greek and Cyrillic letters with extra case forms, accents
+# (composed and combining), hyphens, dashes and apostrophes.
+_ALPHABET = "aAiIıİsSſkKKσςΣβϐΒιͅιвВᲀоОᲂeéÉ\u0301 -–’'xX1_"
+
+
+def _reference_label(keywords: tuple[str, ...], text: str) -> str | None:
+    text = unicodedata.normalize("NFC", text)
+    hits = []
+    for order, keyword in enumerate(keywords):
+        m = re.search(keyword_pattern(keyword), text, re.IGNORECASE)
+        if m:
+            hits.append((m.start(), order))
+    return f"keyword:{keywords[min(hits)[1]]}" if hits else None
+
+
+def _usable(keyword: str) -> bool:
+    try:
+        keyword_pattern(keyword)
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    keywords=st.lists(
+        st.text(_ALPHABET, min_size=1, max_size=4).filter(_usable), min_size=1, max_size=4
+    ),
+    text=st.text(_ALPHABET, max_size=30),
+)
+def test_folded_keyword_matching_equals_ignorecase(keywords: list[str], text: str) -> None:
+    rule = TopicRule("t", keywords=tuple(keywords))
+    matches = Tagger((rule,)).tag(text)
+    expected = _reference_label(tuple(keywords), text)
+    assert [m.rule for m in matches] == ([expected] if expected else [])
