@@ -307,14 +307,18 @@ def test_reweighting_late_gives_the_partition_of_reweighting_at_every_article(
     assert max(abs(a.score - b.score) for a, b in zip(lazy, exact, strict=True)) < 0.03
 
 
-def test_centroid_norms_stay_equal_to_a_recount() -> None:
-    """Centroids are updated in place as members come and go; their kept squared norms must
-    equal the sum of squares of the centroid vectors at all times."""
+def test_centroids_stay_equal_to_a_recount() -> None:
+    """Centroids are updated in place as members come and go; they must equal the sum of
+    the members' vectors, and their kept squared norms the sum of squares, at all times."""
     inputs, _ = _dev_set()
     clusterer = Clusterer(ClusterSettings(window_hours=24))
     for start in range(0, len(inputs), 25):
         clusterer.assign(inputs[start : start + 25])
-        for story_id, centroid in clusterer._centroids.items():
-            recount = sum(w * w for w in centroid.values())
-            assert clusterer._squares[story_id] == pytest.approx(recount, rel=1e-9, abs=1e-9)
         assert set(clusterer._centroids) == set(clusterer._members)
+        for story_id, (kept_tokens, weights, squares) in clusterer._centroids.items():
+            kept = {t: w for t, w in zip(kept_tokens, weights, strict=True) if abs(w) > 1e-6}
+            recount_tokens, recount_weights, recount_squares = clusterer._sum(story_id)
+            recount = dict(zip(recount_tokens, recount_weights, strict=True))
+            assert kept.keys() == recount.keys()
+            assert all(kept[t] == pytest.approx(recount[t], abs=1e-6) for t in kept)
+            assert squares == pytest.approx(recount_squares, rel=1e-6)

@@ -36,9 +36,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import operator
 import re
 import unicodedata
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -208,7 +208,10 @@ def tokens(text: str) -> list[str]:
 
 
 class _Doc:
-    __slots__ = ("article_id", "story_id", "time", "tf", "ltf", "shingles", "vec")
+    """One indexed article, kept small: a cold poll of thousands of feeds puts tens of
+    thousands of articles in one window (about 1.5 KB each)."""
+
+    __slots__ = ("article_id", "story_id", "time", "tokens", "ltf", "vec", "shingles")
 
     def __init__(self, story: StoryInput, story_id: int, settings: ClusterSettings) -> None:
         title, body = _split(story)
@@ -217,16 +220,21 @@ class _Doc:
         #: Hours since the epoch.
         self.time = story.published.timestamp() / 3600.0
         words = _words(body, settings.shingle_words)
-        #: Token counts of headline and lead; the headline counts twice.
-        self.tf = Counter(_content(words, settings.lead_tokens))
         title_words = _words(title)
-        self.tf.update(_content(title_words) * 2)
-        #: Sublinear term weights, 1 + log(count): the TF half of every TF-IDF vector.
-        self.ltf = {t: 1 + math.log(c) for t, c in self.tf.items()}
+        # Token counts of headline and lead; the headline counts twice.
+        tf = Counter(_content(words, settings.lead_tokens))
+        tf.update(_content(title_words) * 2)
+        #: Distinct tokens, and their sublinear term weights 1 + log(count): the TF half of
+        #: every TF-IDF vector.
+        self.tokens = tuple(tf)
+        self.ltf = array("f", [1 + math.log(c) for c in tf.values()])
+        #: Unit TF-IDF vector over `tokens`, weighted when the article was indexed.
+        self.vec = array("f")
         words = title_words + words
-        self.shingles = frozenset(zip(words, words[1:], words[2:], strict=False))
-        #: Unit TF-IDF vector, weighted when the article was indexed (see Clusterer).
-        self.vec: dict[str, float] = {}
+        #: Hashes of the word 3-shingles, sorted: what copy detection compares.
+        self.shingles = array(
+            "q", sorted({hash(s) for s in zip(words, words[1:], words[2:], strict=False)})
+        )
 
 
 class Clusterer:
@@ -237,11 +245,11 @@ class Clusterer:
 
     IDF is counted over the window, which changes with every article. A new article's vector
     is weighted with the IDF of that moment; an indexed article keeps the vector it was
-    indexed with (and a story the sum of its members' vectors, with its norm kept up to
-    date), so a comparison is a dot product over the shared tokens. Once the window has
-    changed by `_REWEIGHT` of its size, every indexed vector is weighted again with the
-    current IDF: a small window is reweighted at nearly every article, and the cost of a
-    large one stays linear (each reweighting follows a quarter of the window's turnover).
+    indexed with, and a story the sum of its members' vectors (its centroid) with its norm,
+    so a comparison is a dot product over shared tokens. Once the window has changed by
+    `_REWEIGHT` of its size, every indexed vector is weighted again with the current IDF:
+    a small window is reweighted at nearly every article, and the cost of a large one
+    stays linear (each reweighting follows half the window's turnover).
     """
 
     def __init__(
@@ -253,18 +261,20 @@ class Clusterer:
     ) -> None:
         self.settings = settings
         self._docs: dict[int, _Doc] = {}
-        self._postings: dict[str, set[int]] = {}
+        #: token -> ids of the articles that had it when indexed. Evicted ids stay until
+        #: the next reweighting (lists are a quarter the size of sets); readers skip them.
+        self._postings: dict[str, list[int]] = {}
+        #: Document frequencies over the indexed articles (exact at all times).
         self._df: Counter[str] = Counter()
         #: (time, article id) of indexed articles, oldest first, for eviction.
         self._queue: list[tuple[float, int]] = []
         self._horizon = -math.inf
         #: Time of the newest article ever indexed.
         self._newest = -math.inf
-        #: Indexed members of each story, the sum of their vectors (the centroid) with its
-        #: squared norm, and the time of its first indexed member.
+        #: Indexed members of each story, its centroid (tokens, summed weights, squared
+        #: norm), and the time of its first indexed member.
         self._members: dict[int, set[int]] = {}
-        self._centroids: dict[int, dict[str, float]] = {}
-        self._squares: dict[int, float] = {}
+        self._centroids: dict[int, tuple[tuple[str, ...], array[float], float]] = {}
         self._first: dict[int, float] = {}
         #: Articles added or evicted since the indexed vectors were last weighted.
         self._changes = 0
@@ -299,10 +309,11 @@ class Clusterer:
         if not _STANDALONE.search(story.title):
             if self._changes > _REWEIGHT * len(self._docs):
                 self._reweight()
-            query = doc.vec = self._vector(doc.ltf)
+            doc.vec = self._vector(doc)
+            query = dict(zip(doc.tokens, doc.vec, strict=True))
             nearest: dict[int, float] = {}  # story id -> cosine to its most similar member
             for cand in self._candidates(doc, query):
-                score = _dot(query, cand.vec)
+                score = _dot(query, cand.tokens, cand.vec)
                 # A copy shares its headline and lead, so only a close match can be one.
                 if score >= _COPY_COSINE and _jaccard(doc.shingles, cand.shingles) >= s.syndication:
                     return StoryAssignment(story.article_id, cand.story_id, 1.0, "copy", True)
@@ -310,8 +321,8 @@ class Clusterer:
             for story_id, member in nearest.items():
                 score = (1 - s.centroid_weight) * member
                 if s.centroid_weight:
-                    norm = math.sqrt(self._squares[story_id]) or 1.0
-                    centroid = _dot(query, self._centroids[story_id]) / norm
+                    tokens, weights, squares = self._centroids[story_id]
+                    centroid = _dot(query, tokens, weights) / (math.sqrt(squares) or 1.0)
                     score += s.centroid_weight * centroid
                 # Reports of one event follow its first report within hours; a development
                 # a day later with the same actors is another story (issue #3).
@@ -328,7 +339,9 @@ class Clusterer:
     def _candidates(self, doc: _Doc, query: dict[str, float]) -> list[_Doc]:
         """Indexed articles in the window sharing the most weight of the article's rare tokens."""
         s = self.settings
-        probes = sorted((t for t in doc.tf if t in self._df), key=lambda t: (self._df[t], t))
+        df = self._df
+        probes = sorted((t for t in doc.tokens if t in df), key=lambda t: (df[t], t))
+        docs = self._docs
         shared: defaultdict[int, float] = defaultdict(float)
         visited = 0
         for k, t in enumerate(probes[: s.probe_tokens]):
@@ -342,33 +355,34 @@ class Clusterer:
             weight = query[t]
             for i in postings:
                 shared[i] += weight
-        docs = self._docs
-        ranked = zip(shared.values(), map(operator.neg, shared.keys()), strict=True)
-        if self._newest > doc.time + s.window_hours:
-            # Articles newer than the window ahead of this one (a batch reaching back in
-            # time) are in the index too: leave them out.
-            ranked = ((w, i) for w, i in ranked if docs[-i].time - doc.time <= s.window_hours)
+        ranked = (
+            (w, -i) for i, w in shared.items()
+            if (d := docs.get(i)) is not None and d.time - doc.time <= s.window_hours
+        )  # fmt: skip
         return [docs[-neg_id] for _, neg_id in heapq.nlargest(s.max_candidates, ranked)]
 
-    def _vector(self, ltf: dict[str, float]) -> dict[str, float]:
-        """Unit vector of sublinear TF x IDF, IDF counted over the window as it is now."""
+    def _vector(self, doc: _Doc) -> array[float]:
+        """Unit vector of sublinear TF x IDF over `doc.tokens`, IDF as the window is now."""
         n, df = len(self._docs) + 1, self._df
-        weights = {t: w * math.log(1.0 + n / (df.get(t, 0) + 1)) for t, w in ltf.items()}
-        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-        return {t: w / norm for t, w in weights.items()}
+        weights = [
+            w * math.log(1.0 + n / (df.get(t, 0) + 1))
+            for t, w in zip(doc.tokens, doc.ltf, strict=True)
+        ]
+        norm = math.sqrt(sum(w * w for w in weights)) or 1.0
+        return array("f", [w / norm for w in weights])
 
     def _reweight(self) -> None:
-        """Weight every indexed vector, and so every centroid, with the current IDF."""
+        """Weight every indexed vector, and so every centroid, with the current IDF; drop
+        evicted articles from the postings."""
         self._changes = 0
+        postings: dict[str, list[int]] = {}
         for doc in self._docs.values():
-            doc.vec = self._vector(doc.ltf)
-        for story_id, members in self._members.items():
-            centroid: dict[str, float] = {}
-            for i in members:
-                for t, w in self._docs[i].vec.items():
-                    centroid[t] = centroid.get(t, 0.0) + w
-            self._centroids[story_id] = centroid
-            self._squares[story_id] = sum(w * w for w in centroid.values())
+            doc.vec = self._vector(doc)
+            for t in doc.tokens:
+                postings.setdefault(t, []).append(doc.article_id)
+        self._postings = postings
+        for story_id in self._members:
+            self._centroids[story_id] = self._sum(story_id)
 
     # ------------------------------------------------------------------ index
 
@@ -377,31 +391,40 @@ class Clusterer:
         if doc.time < self._horizon or doc.article_id in self._docs:
             return  # older than the window already (never a candidate again), or known
         if not doc.vec:
-            doc.vec = self._vector(doc.ltf)
+            doc.vec = self._vector(doc)
         self._docs[doc.article_id] = doc
         self._newest = max(self._newest, doc.time)
         self._changes += 1
         heapq.heappush(self._queue, (doc.time, doc.article_id))
-        for t in doc.tf:
-            self._postings.setdefault(t, set()).add(doc.article_id)
-        self._df.update(doc.tf.keys())
+        for t in doc.tokens:
+            self._postings.setdefault(t, []).append(doc.article_id)
+        self._df.update(doc.tokens)
         self._members.setdefault(doc.story_id, set()).add(doc.article_id)
-        self._move(doc, +1.0)
+        self._shift(doc, +1.0)
         self._first.setdefault(doc.story_id, doc.time)
 
-    def _move(self, doc: _Doc, sign: float) -> None:
-        """Add (+1) or take away (-1) an article's vector to or from its story's centroid."""
-        centroid = self._centroids.setdefault(doc.story_id, {})
-        squares = self._squares.get(doc.story_id, 0.0)
-        for t, w in doc.vec.items():
-            old = centroid.get(t, 0.0)
-            new = old + sign * w
-            squares += new * new - old * old
-            if abs(new) > 1e-12:
-                centroid[t] = new
-            else:
-                centroid.pop(t, None)
-        self._squares[doc.story_id] = max(squares, 0.0)
+    def _sum(self, story_id: int) -> tuple[tuple[str, ...], array[float], float]:
+        """A story's centroid: the sum of its indexed members' vectors, and its squared norm."""
+        total: dict[str, float] = {}
+        for i in self._members[story_id]:
+            doc = self._docs[i]
+            for t, w in zip(doc.tokens, doc.vec, strict=True):
+                total[t] = total.get(t, 0.0) + w
+        return _centroid(total)
+
+    def _shift(self, doc: _Doc, sign: float) -> None:
+        """Add (+1) or take away (-1) an article's vector to or from its story's centroid:
+        the cost follows the centroid's size, not the number of members."""
+        if len(self._members[doc.story_id]) == 1 and sign > 0:
+            self._centroids[doc.story_id] = doc.tokens, doc.vec, sum(w * w for w in doc.vec)
+            return
+        tokens, weights, _ = self._centroids[doc.story_id]
+        total = dict(zip(tokens, weights, strict=True))
+        for t, w in zip(doc.tokens, doc.vec, strict=True):
+            total[t] = total.get(t, 0.0) + sign * w
+        if sign < 0:
+            total = {t: w for t, w in total.items() if abs(w) > 1e-6}
+        self._centroids[doc.story_id] = _centroid(total)
 
     def _evict(self, horizon: float) -> None:
         """Forget articles published before `horizon` (hours since the epoch)."""
@@ -413,23 +436,30 @@ class Clusterer:
             members.discard(doc.article_id)
             if not members:
                 del self._members[doc.story_id], self._first[doc.story_id]
-                del self._centroids[doc.story_id], self._squares[doc.story_id]
+                del self._centroids[doc.story_id]
             else:
-                self._move(doc, -1.0)
-            for t in doc.tf:
-                self._postings[t].discard(doc.article_id)
-                if not self._postings[t]:
-                    del self._postings[t]
-                self._df[t] -= 1
-                if not self._df[t]:
-                    del self._df[t]
+                self._shift(doc, -1.0)
+            df = self._df
+            for t in doc.tokens:
+                df[t] -= 1
+                if not df[t]:
+                    del df[t], self._postings[t]
 
 
-def _dot(a: dict[str, float], b: dict[str, float]) -> float:
-    if len(b) < len(a):
-        a, b = b, a
-    return sum(a[t] * b[t] for t in a.keys() & b.keys())
+def _centroid(total: dict[str, float]) -> tuple[tuple[str, ...], array[float], float]:
+    weights = array("d", total.values())
+    return tuple(total), weights, sum(w * w for w in weights)
 
 
-def _jaccard(a: frozenset[object], b: frozenset[object]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
+def _dot(query: dict[str, float], tokens: Sequence[str], weights: Sequence[float]) -> float:
+    """Dot product of a vector given as a dict with one given as tokens and weights."""
+    get = query.get
+    return sum(w * q for t, w in zip(tokens, weights, strict=True) if (q := get(t)) is not None)
+
+
+def _jaccard(a: array[int], b: array[int]) -> float:
+    """Jaccard similarity of two sets of shingle hashes."""
+    if not a or not b:
+        return 0.0
+    common = len(set(a).intersection(b))
+    return common / (len(a) + len(b) - common)
