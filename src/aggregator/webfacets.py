@@ -1,0 +1,130 @@
+"""Datasette facets of the big tables answered from the summary tables; Datasette's own otherwise.
+
+On a million articles Datasette's facets are a GROUP BY over every matching row (seconds, or cut
+off by facet_time_limit_ms), although migration m004's summary tables (outlet_days, topic_days,
+feed_counts) already hold the same counts (issue #7). This Datasette plugin swaps Datasette's
+column, array and date facet classes for subclasses that, on aggregator's database, answer a
+facet from the summaries when the page's filter is one the plugin config knows (no filter, or
+`?outlet=X`), and leave every other facet, filter and database to Datasette.
+
+The SQL ships in the bundled `datasette/summaries.yml` (`facets`), keyed by table, by the exact
+WHERE clause Datasette built for the page, and by "type:column"; it returns the rows Datasette's
+own facet query returns (value, count). The answer is formatted by Datasette's own
+facet code: only the one query it runs per facet is swapped, so links, labels, "selected" and
+truncation are Datasette's.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from datasette import hookimpl
+from datasette.facets import ArrayFacet, ColumnFacet, DateFacet, Facet
+from datasette.utils import escape_sqlite
+from ruamel.yaml import YAML
+
+#: The plugin-config key of aggregator's database name and summary facets (see web.PLUGIN).
+PLUGIN = "aggregator"
+
+
+#: Datasette instance -> the name of aggregator's database in it (filled by web.make_datasette).
+#: Looked up once per cell by web.render_cell: Datasette's plugin_config() copies the config.
+DATABASES: WeakKeyDictionary[Any, str] = WeakKeyDictionary()
+
+
+def ours(datasette: Any, database: str | None) -> bool:
+    """Whether `database` is aggregator's database on this Datasette instance."""
+    return database is not None and DATABASES.get(datasette) == database
+
+
+@cache
+def summaries() -> dict[str, Any]:
+    """The bundled datasette/summaries.yml: `facets` and `search_newest`."""
+    text = files("aggregator").joinpath("datasette/summaries.yml").read_text(encoding="utf-8")
+    return YAML(typ="safe", pure=True).load(text)
+
+
+class _SummaryQuery:
+    """Stands in for Datasette inside its facet code: the facet's one query becomes `sql`."""
+
+    def __init__(self, datasette: Any, sql: str, params: Any) -> None:
+        self._datasette, self._sql, self._params = datasette, sql, params
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._datasette, name)
+
+    async def execute(self, database: str, sql: str, params: Any = None, **kwargs: Any) -> Any:
+        return await self._datasette.execute(database, self._sql, self._params, **kwargs)
+
+
+def summary_sql(facet: Facet, column: str) -> str | None:
+    """The summary query answering `facet` on `column` for this page, if the config has one."""
+    if not facet.table or not ours(facet.ds, facet.database):
+        return None
+    by_where = summaries()["facets"].get(facet.table)
+    marker = f" from {escape_sqlite(facet.table)} "
+    if not by_where or marker not in facet.sql:
+        return None
+    # Datasette's facet SQL is "select <columns> from <table> [where <every filter>] ": the
+    # WHERE clause is the whole row set (filters, search, _where, _next), so an exact match
+    # means the summary counts the same rows.
+    where = " ".join(facet.sql.split(marker, 1)[1].split())
+    return (by_where.get(where) or {}).get(f"{facet.type}:{column}")
+
+
+class _Summarised(Facet):
+    _only: dict[str, Any] | None = None
+
+    def get_configs(self) -> list[dict[str, Any]]:
+        configs = super().get_configs()
+        return configs if self._only is None else [self._only]
+
+    async def facet_results(self) -> tuple[list[dict[str, Any]], list[str]]:
+        results: list[dict[str, Any]] = []
+        timed_out: list[str] = []
+        datasette = self.ds
+        for config in super().get_configs():
+            column = config["config"].get("column") or config["config"]["simple"]
+            sql = summary_sql(self, column)
+            self._only = config
+            if sql:
+                # Datasette's ordering and limit (facet_size + 1 tells it the list is truncated).
+                limit = self.get_facet_size() + 1
+                ordered = f"select * from ({sql}) order by count desc, value limit {limit}"
+                self.ds = _SummaryQuery(datasette, ordered, self.params)
+            try:
+                found, late = await super().facet_results()  # type: ignore[safe-super]
+            finally:
+                self.ds, self._only = datasette, None
+            results += found
+            timed_out += late
+        return results, timed_out
+
+
+class SummaryColumnFacet(_Summarised, ColumnFacet):
+    """Datasette's column facet, from a summary table where one fits."""
+
+
+class SummaryArrayFacet(_Summarised, ArrayFacet):
+    """Datasette's array facet, from a summary table where one fits."""
+
+
+class SummaryDateFacet(_Summarised, DateFacet):
+    """Datasette's date facet, from a summary table where one fits."""
+
+
+_SWAP = {
+    ColumnFacet: SummaryColumnFacet,
+    ArrayFacet: SummaryArrayFacet,
+    DateFacet: SummaryDateFacet,
+}
+
+
+@hookimpl(hookwrapper=True)
+def register_facet_classes():  # type: ignore[no-untyped-def]
+    """Datasette's own facet classes, each swapped for its summary-aware subclass."""
+    outcome = yield
+    outcome.force_result([[_SWAP.get(k, k) for k in classes] for classes in outcome.get_result()])
