@@ -257,14 +257,18 @@ def build(path: Path, n: int, seed: int = 7) -> None:
     tmp.replace(path)
 
 
-def queries(db: str, word: str, story_id: int) -> list[tuple[str, str]]:
+def queries(db: str, word: str, story_id: int, next_page: str) -> list[tuple[str, str]]:
     """(label, path) of what a reader of the 1M database asks Datasette."""
     q = f"/{db}/"
     return [
         ("articles table page (HTML: facets, count)", f"{q}articles"),
         ("articles table .json (facets, count)", f"{q}articles.json"),
         ("articles FTS search (table ?_search=)", f"{q}articles.json?_search={word}"),
+        ("articles FTS search page (HTML)", f"{q}articles?_search={word}"),
         ("articles outlet facet selected", f"{q}articles.json?outlet=Outlet+007"),
+        ("articles next page (?_next=)", f"{q}articles.json?_next={next_page}"),
+        ("articles date facet selected", f"{q}articles.json?published__date=2025-06-01"),
+        ("articles topic facet selected", f"{q}articles.json?topics__arraycontains=sanctions"),
         ("stories table .json (facets)", f"{q}stories.json"),
         ("canned: latest_by_topic", f"{q}latest_by_topic.json?topic=sanctions"),
         ("canned: search", f"{q}search.json?q={word}"),
@@ -304,8 +308,9 @@ async def measure(path: Path, runs: int) -> list[dict[str, Any]]:
     words = feedgen.Words()
     word = words.words[300]
     story_id = 1000
+    next_page = (await ds.client.get(f"/{db}/articles.json?_nofacet=1")).json()["next"]
     out = []
-    for label, url in queries(db, word, story_id):
+    for label, url in queries(db, word, story_id, next_page):
         times = []
         problems: list[str | None] = []
         for _ in range(runs + 1):

@@ -157,3 +157,48 @@ def test_search_ranks_like_before_below_its_window(demo_db: Path, q: str) -> Non
     conn.close()
     assert expected
     assert [tuple(r) for r in data["rows"]] == expected
+
+
+def counts(page: dict) -> dict[str, list[tuple]]:
+    return {
+        name: [(r["value"], r["count"]) for r in facet["results"]]
+        for name, facet in page["facet_results"].items()
+    }
+
+
+@pytest.mark.parametrize("filters", ["", f"outlet={quote_plus(OUTLET)}&"])
+def test_a_later_page_shows_the_first_pages_facets(demo_db: Path, filters: str) -> None:
+    """Facets and count stay those of the whole filter on page 2 (as the count always was)."""
+    ds = make_datasette(demo_db)
+    db = database_name(demo_db)
+    first = get_json(ds, f"/{db}/articles.json?{filters}_size=5")
+    second = get_json(ds, f"/{db}/articles.json?{filters}_size=5&_next={first['next']}")
+    assert second["rows"] and second["rows"][0] != first["rows"][0]
+    assert counts(second) == counts(first)
+    assert second["filtered_table_rows_count"] == first["filtered_table_rows_count"]
+
+
+@pytest.mark.parametrize(
+    ("table", "column"), [("articles", "published"), ("stories", "first_published")]
+)
+def test_a_day_filter_gives_datasettes_rows(
+    demo_db: Path, monkeypatch, table: str, column: str
+) -> None:
+    conn = sqlite3.connect(demo_db)
+    (day,) = conn.execute(
+        f"SELECT date({column}) FROM {table} GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()
+    conn.close()
+    page = f"{table}.json?{column}__date={day}&_size=max"
+    ours = get_json(make_datasette(demo_db), f"/{database_name(demo_db)}/{page}")
+    real = webfacets.summaries()
+    with monkeypatch.context() as m:
+        m.setattr(webfacets, "summaries", lambda: {**real, "date_ranges": {}, "facets": {}})
+        own = get_json(make_datasette(demo_db), f"/{database_name(demo_db)}/{page}")
+    assert ours["filtered_table_rows_count"] == own["filtered_table_rows_count"] > 1
+    assert ours["rows"] == own["rows"]
+    assert ours["facet_results"] == own["facet_results"]
+    monkeypatch.setitem(web.SETTINGS, "trace_debug", True)
+    data = get_json(make_datasette(demo_db), f"/{database_name(demo_db)}/{page}&_trace=1")
+    (count_sql,) = [t["sql"] for t in data["_trace"]["traces"] if "count(*) from" in t["sql"]]
+    assert f"{column}_day_0, '+1 day')" in count_sql

@@ -22,9 +22,8 @@ from urllib.parse import urlencode, urlsplit
 
 from datasette import hookimpl
 from datasette.app import Datasette
-from datasette.filters import FilterArguments
 from datasette.plugins import pm
-from datasette.utils import escape_sqlite, tilde_encode
+from datasette.utils import tilde_encode
 from datasette.utils.asgi import Response
 from markupsafe import Markup
 from ruamel.yaml import YAML
@@ -181,32 +180,3 @@ def register_routes():
         return Response.redirect(datasette.urls.path(f"/-/dashboards/{DASHBOARD}"))
 
     return [(r"^/$", landing)]
-
-
-@hookimpl
-def filters_from_request(request, database, table, datasette):
-    """A table search (?_search=) on a big table looks at its newest matches only.
-
-    Datasette sorts, counts and facets every match: 41,000 rows for a common word in a million
-    articles, 1-2 s (issue #7). The newest N matches (FTS rowids are article ids, so newest
-    stored) come straight off the full-text index, and the page says it shows them; the
-    `search` canned query ranks the best matches.
-    """
-    if not _our_database(datasette, database) or not request.args.get("_search"):
-        return None
-    newest = webfacets.summaries()["search_newest"].get(table)
-    metadata = datasette.table_metadata(database, table)
-    fts_table = metadata.get("fts_table")
-    if not newest or not fts_table or "_fts_table" in request.args:
-        return None
-    raw = (request.args.get("_searchmode") or metadata.get("searchmode")) == "raw"
-    fts = escape_sqlite(fts_table)
-    return FilterArguments(
-        [
-            f"{escape_sqlite(metadata.get('fts_pk', 'rowid'))} in (select rowid from {fts}"
-            f" where {fts} match {':search' if raw else 'escape_fts(:search)'}"
-            f" order by rowid desc limit {int(newest)})"
-        ],
-        params={"search": request.args["_search"]},
-        human_descriptions=[f"among the {int(newest):,} newest matches"],
-    )
