@@ -270,6 +270,7 @@ def queries(db: str, word: str, story_id: int, next_page: str) -> list[tuple[str
         ("articles date facet selected", f"{q}articles.json?published__date=2025-06-01"),
         ("articles topic facet selected", f"{q}articles.json?topics__arraycontains=sanctions"),
         ("stories table .json (facets)", f"{q}stories.json"),
+        ("stories first outlet selected", f"{q}stories.json?first_outlet=Outlet+007"),
         ("canned: latest_by_topic", f"{q}latest_by_topic.json?topic=sanctions"),
         ("canned: search", f"{q}search.json?q={word}"),
         ("canned: topic_day_counts", f"{q}topic_day_counts.json"),

@@ -218,6 +218,7 @@ def test_m005_backfills_an_existing_database(tmp_path, feed_dir, feed_server) ->
         conn.execute(f"DROP TRIGGER {name}")
     for table in ("facet_counts", "story_outlet_lags", "outlet_first_reports"):
         conn.execute(f"DROP TABLE {table}")
+    conn.execute("DROP INDEX stories_first_outlet")
     conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE 'm005%'")
     conn.commit()
     conn.close()

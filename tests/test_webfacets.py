@@ -24,6 +24,7 @@ PAGES = [
     f"articles.json?outlet={quote_plus(OUTLET)}",
     f"articles.json?_search={WORD}",
     "stories.json",
+    f"stories.json?first_outlet={quote_plus(OUTLET)}",
     # Datasette's own facets (not in summaries.yml), still the same through the plugin.
     "articles.json?topics__arraycontains=sanctions",
     f"articles.json?outlet={quote_plus(OUTLET)}&topics__arraycontains=diplomacy",
@@ -55,7 +56,7 @@ def test_facets_equal_datasettes_own(demo_db: Path, monkeypatch, page: str) -> N
     assert all(f["results"] for f in ours["facet_results"].values())
 
 
-@pytest.mark.parametrize("page", PAGES[:4])
+@pytest.mark.parametrize("page", PAGES[:5])
 def test_facets_are_read_from_the_summaries(demo_db: Path, monkeypatch, page: str) -> None:
     monkeypatch.setitem(web.SETTINGS, "trace_debug", True)
     data = get_json(

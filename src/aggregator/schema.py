@@ -379,7 +379,8 @@ def m004_summaries(db: sqlite_utils.Database) -> None:
 #
 # facet_counts holds the counts behind the facets of the articles and stories table pages
 # (aggregator.webfacets answers them from here): (table, scope, facet, value) -> rows, scope ''
-# for the whole table, 'outlet=<outlet>' for the articles of one outlet. The values are
+# for the whole table, 'outlet=<outlet>' for the articles of one outlet, 'first_outlet=<outlet>'
+# for the stories it reported first. The values are
 # Datasette's own facet expressions: the column, date(column) for a date facet, each distinct
 # json_each value for an array facet; NULLs are not counted (Datasette's facets skip them).
 #
@@ -395,6 +396,8 @@ _M005_TABLES = [
     """CREATE TABLE story_outlet_lags (
         story_id INTEGER NOT NULL, outlet TEXT, lag_seconds INTEGER)""",
     "CREATE INDEX story_outlet_lags_story_id ON story_outlet_lags (story_id)",
+    # The stories of one first outlet (a facet value selected): their count and newest.
+    "CREATE INDEX stories_first_outlet ON stories (first_outlet, last_published)",
     """CREATE TABLE outlet_first_reports (
         outlet TEXT PRIMARY KEY, stories INTEGER NOT NULL, first_reports INTEGER NOT NULL,
         lag_sum INTEGER NOT NULL, lagged INTEGER NOT NULL)""",
@@ -413,12 +416,17 @@ _FACET_KEYS = {
         ("''", "'first_outlet'", "{r}.first_outlet"),
         ("''", "'outlets'", "{r}.outlets"),
         ("''", "'first_published'", "date({r}.first_published)"),
+        ("'first_outlet=' || {r}.first_outlet", "'outlets'", "{r}.outlets"),
+        ("'first_outlet=' || {r}.first_outlet", "'first_published'", "date({r}.first_published)"),
     ],
 }
 #: Array facets: (scope, facet, JSON column) of each table; each distinct value counts once.
 _FACET_ARRAYS = {
     "articles": [("''", "'topics'", "topics"), ("'outlet=' || {r}.outlet", "'topics'", "topics")],
-    "stories": [("''", "'topics'", "topics")],
+    "stories": [
+        ("''", "'topics'", "topics"),
+        ("'first_outlet=' || {r}.first_outlet", "'topics'", "topics"),
+    ],
 }
 
 
