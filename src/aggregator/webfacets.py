@@ -1,11 +1,11 @@
 """Datasette pages of the big tables kept fast: facets from the summary tables, bounded filters.
 
 On a million articles Datasette's facets are a GROUP BY over every matching row (seconds, or cut
-off by facet_time_limit_ms), although migration m004's summary tables (outlet_days, topic_days,
-feed_counts) already hold the same counts (issue #7). This Datasette plugin swaps Datasette's
-column, array and date facet classes for subclasses that, on aggregator's database, answer a
-facet from the summaries when the page's filter is one the plugin config knows (no filter, or
-`?outlet=X`), and leave every other facet, filter and database to Datasette.
+off by facet_time_limit_ms), although migration m005's facet_counts, kept by triggers, holds the
+same counts (issue #7). This Datasette plugin swaps Datasette's column, array and date facet
+classes for subclasses that, on aggregator's database, answer a facet from the summary when the
+page's filter is one summaries.yml knows (no filter, `?outlet=X`, `?first_outlet=X`, a table
+search), and leave every other facet, filter and database to Datasette.
 
 The SQL ships in the bundled `datasette/summaries.yml` (`facets`), keyed by table, by the exact
 WHERE clause Datasette built for the page, and by "type:column"; it returns the rows Datasette's
@@ -32,7 +32,7 @@ from datasette.filters import FilterArguments
 from datasette.utils import escape_sqlite
 from ruamel.yaml import YAML
 
-#: The plugin-config key of aggregator's database name and summary facets (see web.PLUGIN).
+#: aggregator's name as a Datasette plugin and its plugin-config key (see web.PLUGIN).
 PLUGIN = "aggregator"
 
 
@@ -48,7 +48,7 @@ def ours(datasette: Any, database: str | None) -> bool:
 
 @cache
 def summaries() -> dict[str, Any]:
-    """The bundled datasette/summaries.yml: `facets` and `search_newest`."""
+    """The bundled datasette/summaries.yml: `facets`, `search_newest` and `date_ranges`."""
     text = files("aggregator").joinpath("datasette/summaries.yml").read_text(encoding="utf-8")
     return YAML(typ="safe", pure=True).load(text)
 
