@@ -112,7 +112,7 @@ def test_table_search_shows_the_newest_matches_and_says_so(demo_db: Path, monkey
     data = get_json(ds, f"/{db}/articles.json?_search={WORD}")
     assert sorted(r[0] for r in data["rows"]) == sorted(matches[:2])
     assert data["filtered_table_rows_count"] == 2
-    assert "among the 2 newest matches" in data["human_description_en"]
+    assert "where the article is among the 2 newest matches" in data["human_description_en"]
     html = asyncio.run(ds.client.get(f"/{db}/articles?_search={WORD}")).text
     assert "among the 2 newest matches" in html
 

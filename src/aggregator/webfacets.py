@@ -200,4 +200,8 @@ def _search_newest(
         f" where {fts} match {':search' if raw else 'escape_fts(:search)'}"
         f" order by rowid desc limit {int(newest)})"
     )
-    return [clause], {"search": request.args["_search"]}, [f"among the {newest:,} newest matches"]
+    return (
+        [clause],
+        {"search": request.args["_search"]},
+        [f"the article is among the {newest:,} newest matches"],
+    )
