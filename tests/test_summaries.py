@@ -1,6 +1,7 @@
-"""Summary tables of migration m004 (topic_days, outlet_days, feed_counts, topic_articles): kept
-equal to a GROUP BY over the base tables by triggers through real fetches, edits, retags,
-prunes and reclusters, and backfilled by the migration. Real server, real SQLite files."""
+"""Summary tables of migrations m004 (topic_days, outlet_days, feed_counts, topic_articles) and
+m005 (facet_counts, story_outlet_lags, outlet_first_reports): kept equal to a GROUP BY over the
+base tables by triggers through real fetches, edits, retags, prunes and reclusters, and
+backfilled by the migrations. Real server, real SQLite files."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sqlite_utils
 from click.testing import CliRunner
 
 from aggregator.cli import cli
-from aggregator.schema import MIGRATIONS, SUMMARY_QUERIES
+from aggregator.schema import M005_SUMMARY_QUERIES, MIGRATIONS, SUMMARY_QUERIES
 from aggregator.store import Store
 from conftest import rss
 
@@ -46,6 +47,8 @@ ITEMS = [
 ]
 OTHER = [
     item("Missile strike near Kharkiv", "b1", timedelta(days=1)),
+    # Alpha's a2 story, reported by Beta an hour later: a story of two outlets.
+    item("Ceasefire talks in Geneva stall", "b3", timedelta(days=1, hours=2), "beta.example"),
     # The same article as a1 carried by a second outlet: a sighting, not an article.
     ITEMS[0],
     item("Price cap debate in Brussels", "b2", timedelta(days=190)),
@@ -57,8 +60,12 @@ def summary_rows(db: Path) -> dict[str, tuple[set[tuple], set[tuple]]]:
     conn = sqlite3.connect(db)
     try:
         out = {}
-        for table, sql in SUMMARY_QUERIES.items():
-            expected = {r for r in conn.execute(sql) if r[-1] or table == "topic_articles"}
+        for table, sql in {**SUMMARY_QUERIES, **M005_SUMMARY_QUERIES}.items():
+            expected = {
+                r
+                for r in conn.execute(sql)
+                if r[-1] or table == "topic_articles" or table in M005_SUMMARY_QUERIES
+            }
             stored = set(conn.execute(f"SELECT * FROM {table}"))
             if table == "feed_counts":
                 expected = {r for r in conn.execute(sql) if r[1] or r[2]}
@@ -128,7 +135,7 @@ def test_summaries_follow_inserts_edits_retag_prune_and_recluster(
 
     fetch(config, "prune", "--older-than", "180d")
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM articles").fetchone() == (5,)
+    assert conn.execute("SELECT count(*) FROM articles").fetchone() == (6,)  # 8 - a4, b2
     conn.close()
     assert_summaries_match(db)
 
@@ -158,7 +165,23 @@ def test_summaries_follow_direct_sql_writes(tmp_path, feed_dir, feed_server) -> 
         ex("DELETE FROM sightings WHERE article_id = ?", [article_id])
         ex("DELETE FROM story_members WHERE article_id = ?", [article_id])
         ex("DELETE FROM article_topics WHERE article_id = ?", [article_id + 1])
+        # Stories: the two-outlet story's lags, outlet count and topics change, one goes.
+        (story_id,) = ex("SELECT id FROM stories WHERE outlets = 2 LIMIT 1").fetchone()
+        ex("UPDATE story_members SET lag_seconds = lag_seconds + 60 WHERE story_id = ?",
+           [story_id])  # fmt: skip
+        ex("UPDATE stories SET topics = '[\"sanctions\", \"sanctions\"]' WHERE id = ?",
+           [story_id])  # fmt: skip
+        ex("UPDATE articles SET topics = '[\"other\"]' WHERE id = ?", [article_id + 2])
+        (gone,) = ex("SELECT min(id) FROM stories WHERE id != ?", [story_id]).fetchone()
+        ex("DELETE FROM story_members WHERE story_id = ?", [gone])
+        ex("DELETE FROM stories WHERE id = ?", [gone])
     assert_summaries_match(db)
+    with Store(db) as store, store.transaction():
+        store.db.execute("UPDATE stories SET outlets = 1 WHERE outlets = 2")
+    # No story of two outlets left: nothing to count for first_reporters.
+    rows = summary_rows(db)
+    assert rows["story_outlet_lags"] == rows["outlet_first_reports"] == (set(), set())
+    assert rows["facet_counts"][0] == rows["facet_counts"][1]
 
 
 def test_m004_backfills_an_existing_database(tmp_path, feed_dir, feed_server) -> None:
@@ -174,6 +197,29 @@ def test_m004_backfills_an_existing_database(tmp_path, feed_dir, feed_server) ->
         conn.execute(f"DROP {kind} {name}")
     conn.execute("DROP INDEX idx_stories_first_published")
     conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm004_summaries'")
+    conn.commit()
+    conn.close()
+    assert MIGRATIONS.pending(sqlite_utils.Database(db))
+    with Store(db):
+        pass
+    assert {t: stored for t, (stored, _) in summary_rows(db).items()} == expected
+    assert_summaries_match(db)
+
+
+def test_m005_backfills_an_existing_database(tmp_path, feed_dir, feed_server) -> None:
+    _, db = setup(tmp_path, feed_dir, feed_server)
+    expected = {t: rows for t, (_, rows) in summary_rows(db).items()}
+    # The same database as before m005: its tables, triggers and record gone.
+    conn = sqlite3.connect(db)
+    for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND (name LIKE '%facets%'"
+        " OR name LIKE '%lags%')"
+    ).fetchall():
+        conn.execute(f"DROP TRIGGER {name}")
+    for table in ("facet_counts", "story_outlet_lags", "outlet_first_reports"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DROP INDEX stories_first_outlet")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE 'm005%'")
     conn.commit()
     conn.close()
     assert MIGRATIONS.pending(sqlite_utils.Database(db))

@@ -372,3 +372,208 @@ def m004_summaries(db: sqlite_utils.Database) -> None:
         db.execute(f"CREATE TRIGGER {name} {body}")
     # Indexes the canned queries walk in order (newest stories first).
     db["stories"].create_index(["first_published"])
+
+
+# m005: what the remaining slow pages of issue 7 read instead of every row. Triggers again, so
+# any writer (store, prune, recluster, plain SQL) keeps them right.
+#
+# facet_counts holds the counts behind the facets of the articles and stories table pages
+# (aggregator.webfacets answers them from here): (table, scope, facet, value) -> rows, scope ''
+# for the whole table, 'outlet=<outlet>' for the articles of one outlet, 'first_outlet=<outlet>'
+# for the stories it reported first. The values are
+# Datasette's own facet expressions: the column, date(column) for a date facet, each distinct
+# json_each value for an array facet; NULLs are not counted (Datasette's facets skip them).
+#
+# story_outlet_lags is the story_outlets view, kept only for stories of two or more outlets,
+# and outlet_first_reports its sums per outlet: the `first_reporters` canned query reads 100 rows
+# instead of grouping every story member. A story's rows are recomputed whenever one of its
+# members or its stories row changes (a story has a handful of members). NULL outlets are kept
+# as '' in outlet_first_reports (a primary key cannot hold NULL).
+_M005_TABLES = [
+    """CREATE TABLE facet_counts (
+        tbl TEXT NOT NULL, scope TEXT NOT NULL, facet TEXT NOT NULL, value ANY NOT NULL,
+        n INTEGER NOT NULL, PRIMARY KEY (tbl, scope, facet, value)) WITHOUT ROWID""",
+    """CREATE TABLE story_outlet_lags (
+        story_id INTEGER NOT NULL, outlet TEXT, lag_seconds INTEGER)""",
+    "CREATE INDEX story_outlet_lags_story_id ON story_outlet_lags (story_id)",
+    # The stories of one first outlet (a facet value selected): their count and newest.
+    "CREATE INDEX stories_first_outlet ON stories (first_outlet, last_published)",
+    """CREATE TABLE outlet_first_reports (
+        outlet TEXT PRIMARY KEY, stories INTEGER NOT NULL, first_reports INTEGER NOT NULL,
+        lag_sum INTEGER NOT NULL, lagged INTEGER NOT NULL)""",
+]
+
+#: Each facet_counts key of a row of a table, as (scope, facet, value) SQL over row {r}.
+_FACET_KEYS = {
+    "articles": [
+        ("''", "'outlet'", "{r}.outlet"),
+        ("''", "'feed_id'", "{r}.feed_id"),
+        ("''", "'published'", "date({r}.published)"),
+        ("'outlet=' || {r}.outlet", "'feed_id'", "{r}.feed_id"),
+        ("'outlet=' || {r}.outlet", "'published'", "date({r}.published)"),
+    ],
+    "stories": [
+        ("''", "'first_outlet'", "{r}.first_outlet"),
+        ("''", "'outlets'", "{r}.outlets"),
+        ("''", "'first_published'", "date({r}.first_published)"),
+        ("'first_outlet=' || {r}.first_outlet", "'outlets'", "{r}.outlets"),
+        ("'first_outlet=' || {r}.first_outlet", "'first_published'", "date({r}.first_published)"),
+    ],
+}
+#: Array facets: (scope, facet, JSON column) of each table; each distinct value counts once.
+_FACET_ARRAYS = {
+    "articles": [("''", "'topics'", "topics"), ("'outlet=' || {r}.outlet", "'topics'", "topics")],
+    "stories": [
+        ("''", "'topics'", "topics"),
+        ("'first_outlet=' || {r}.first_outlet", "'topics'", "topics"),
+    ],
+}
+
+
+def _json(row: str, column: str) -> str:
+    """json_each's argument: the column, or an empty array where it is not valid JSON."""
+    return f"CASE WHEN json_valid({row}.{column}) THEN {row}.{column} ELSE '[]' END"
+
+
+def _facet_keys(table: str, row: str) -> str:
+    """SELECT of every (scope, facet, value) of `row`, NULLs included."""
+    parts = [
+        f"SELECT {s.format(r=row)} AS scope, {f} AS facet, {v.format(r=row)} AS value"
+        for s, f, v in _FACET_KEYS[table]
+    ]
+    parts += [
+        f"SELECT DISTINCT {s.format(r=row)}, {f}, value FROM json_each({_json(row, col)})"
+        for s, f, col in _FACET_ARRAYS.get(table, [])
+    ]
+    return " UNION ALL ".join(parts)
+
+
+def _facets(table: str, sign: str, row: str) -> str:
+    """Statements counting `row` of `table` in (+) or out (-) of facet_counts."""
+    keys = (
+        f"SELECT * FROM ({_facet_keys(table, row)}) WHERE scope IS NOT NULL AND value IS NOT NULL"
+    )
+    if sign == "+":
+        return f"""
+        INSERT INTO facet_counts (tbl, scope, facet, value, n) SELECT '{table}', scope, facet,
+          value, 1 FROM ({keys}) WHERE true
+          ON CONFLICT (tbl, scope, facet, value) DO UPDATE SET n = n + 1;"""
+    return f"""
+        UPDATE facet_counts SET n = n - 1 WHERE tbl = '{table}'
+          AND (scope, facet, value) IN ({keys});
+        DELETE FROM facet_counts WHERE tbl = '{table}' AND n <= 0
+          AND (scope, facet, value) IN ({keys});"""
+
+
+def _story_lags(story: str) -> str:
+    """Statements recomputing story `story`'s rows of story_outlet_lags."""
+    return f"""
+        DELETE FROM story_outlet_lags WHERE story_id = {story};
+        INSERT INTO story_outlet_lags (story_id, outlet, lag_seconds)
+          SELECT m.story_id, m.outlet, min(m.lag_seconds) FROM story_members m
+          WHERE m.story_id = {story}
+            AND (SELECT s.outlets FROM stories s WHERE s.id = {story}) >= 2
+          GROUP BY m.outlet;"""
+
+
+def _first_reports(sign: str, row: str) -> str:
+    """Statements counting one story_outlet_lags `row` in (+) or out (-) of its outlet's sums."""
+    first = f"ifnull({row}.lag_seconds = 0, 0)"
+    lag = f"CASE WHEN {row}.lag_seconds > 0 THEN {row}.lag_seconds ELSE 0 END"
+    lagged = f"ifnull({row}.lag_seconds > 0, 0)"
+    if sign == "+":
+        return f"""
+        INSERT INTO outlet_first_reports (outlet, stories, first_reports, lag_sum, lagged)
+          VALUES (ifnull({row}.outlet, ''), 1, {first}, {lag}, {lagged})
+          ON CONFLICT (outlet) DO UPDATE SET stories = stories + 1,
+            first_reports = first_reports + excluded.first_reports,
+            lag_sum = lag_sum + excluded.lag_sum, lagged = lagged + excluded.lagged;"""
+    return f"""
+        UPDATE outlet_first_reports SET stories = stories - 1,
+          first_reports = first_reports - {first}, lag_sum = lag_sum - {lag},
+          lagged = lagged - {lagged}
+          WHERE outlet = ifnull({row}.outlet, '');
+        DELETE FROM outlet_first_reports
+          WHERE outlet = ifnull({row}.outlet, '') AND stories <= 0;"""
+
+
+_M005_TRIGGERS = {
+    "articles_facets_insert": f"""
+        AFTER INSERT ON articles BEGIN {_facets("articles", "+", "new")} END""",
+    "articles_facets_delete": f"""
+        AFTER DELETE ON articles BEGIN {_facets("articles", "-", "old")} END""",
+    "articles_facets_update": f"""
+        AFTER UPDATE OF outlet, feed_id, published, topics ON articles
+        WHEN old.outlet IS NOT new.outlet OR old.feed_id IS NOT new.feed_id
+          OR old.published IS NOT new.published OR old.topics IS NOT new.topics
+        BEGIN {_facets("articles", "-", "old")} {_facets("articles", "+", "new")} END""",
+    "stories_facets_insert": f"""
+        AFTER INSERT ON stories BEGIN {_facets("stories", "+", "new")}
+        {_story_lags("new.id")} END""",
+    "stories_facets_delete": f"""
+        AFTER DELETE ON stories BEGIN {_facets("stories", "-", "old")}
+        {_story_lags("old.id")} END""",
+    "stories_facets_update": f"""
+        AFTER UPDATE OF id, first_outlet, outlets, first_published, topics ON stories
+        WHEN old.id IS NOT new.id OR old.first_outlet IS NOT new.first_outlet
+          OR old.outlets IS NOT new.outlets OR old.first_published IS NOT new.first_published
+          OR old.topics IS NOT new.topics
+        BEGIN {_facets("stories", "-", "old")} {_facets("stories", "+", "new")}
+        {_story_lags("old.id")} {_story_lags("new.id")} END""",
+    # save() writes members with INSERT OR REPLACE, but only of articles not in any story yet
+    # (store_stories.unclustered), so no replaced row leaves another story stale.
+    "story_members_lags_insert": f"""
+        AFTER INSERT ON story_members BEGIN {_story_lags("new.story_id")} END""",
+    "story_members_lags_delete": f"""
+        AFTER DELETE ON story_members BEGIN {_story_lags("old.story_id")} END""",
+    "story_members_lags_update": f"""
+        AFTER UPDATE OF story_id, outlet, lag_seconds ON story_members
+        WHEN old.story_id IS NOT new.story_id OR old.outlet IS NOT new.outlet
+          OR old.lag_seconds IS NOT new.lag_seconds BEGIN
+        {_story_lags("old.story_id")} {_story_lags("new.story_id")} END""",
+    "story_outlet_lags_insert": f"""
+        AFTER INSERT ON story_outlet_lags BEGIN {_first_reports("+", "new")} END""",
+    "story_outlet_lags_delete": f"""
+        AFTER DELETE ON story_outlet_lags BEGIN {_first_reports("-", "old")} END""",
+}
+
+
+def _facet_counts_query() -> str:
+    """facet_counts as GROUP BYs over articles and stories."""
+    parts = []
+    for table, keys in _FACET_KEYS.items():
+        for scope, facet, value in keys:
+            scope, value = scope.format(r=table), value.format(r=table)
+            parts.append(
+                f"SELECT '{table}', {scope}, {facet}, {value}, count(*) FROM {table}"
+                f" WHERE ({scope}) IS NOT NULL AND ({value}) IS NOT NULL GROUP BY 2, 3, 4"
+            )
+        for scope, facet, col in _FACET_ARRAYS.get(table, []):
+            scope = scope.format(r=table)
+            parts.append(
+                f"SELECT '{table}', {scope}, {facet}, j.value, count(DISTINCT {table}.rowid)"
+                f" FROM {table}, json_each({_json(table, col)}) j"
+                f" WHERE ({scope}) IS NOT NULL AND j.value IS NOT NULL GROUP BY 2, 4"
+            )
+    return " UNION ALL ".join(parts)
+
+
+#: What the m005 summaries must equal, as GROUP BYs over the base tables (backfill and tests).
+M005_SUMMARY_QUERIES = {
+    "facet_counts": _facet_counts_query(),
+    "story_outlet_lags": """SELECT m.story_id, m.outlet, min(m.lag_seconds) FROM story_members m
+        JOIN stories s ON s.id = m.story_id WHERE s.outlets >= 2 GROUP BY m.story_id, m.outlet""",
+    "outlet_first_reports": """SELECT ifnull(outlet, ''), count(*), sum(ifnull(lag_seconds = 0, 0)),
+        sum(CASE WHEN lag_seconds > 0 THEN lag_seconds ELSE 0 END),
+        sum(ifnull(lag_seconds > 0, 0)) FROM story_outlet_lags GROUP BY 1""",
+}
+
+
+@MIGRATIONS()
+def m005_facet_and_first_report_summaries(db: sqlite_utils.Database) -> None:
+    for sql in _M005_TABLES:
+        db.execute(sql)
+    for table, sql in M005_SUMMARY_QUERIES.items():
+        db.execute(f"INSERT INTO {table} {sql}")
+    for name, body in _M005_TRIGGERS.items():
+        db.execute(f"CREATE TRIGGER {name} {body}")

@@ -28,6 +28,8 @@ from datasette.utils.asgi import Response
 from markupsafe import Markup
 from ruamel.yaml import YAML
 
+from aggregator import webfacets
+
 #: Datasette settings: a SQL time limit so one heavy query cannot stall the server. Facet
 #: suggestions are off: on a large table each suggestion is another full scan per page (#7).
 SETTINGS = {
@@ -44,7 +46,7 @@ DATABASE, DATABASE_URL = "__DATABASE__", "__DATABASE_URL__"
 DASHBOARD = "coverage"
 
 #: This module's name as a Datasette plugin, and its plugin-config key in the metadata.
-PLUGIN = "aggregator"
+PLUGIN = webfacets.PLUGIN
 
 
 @cache
@@ -79,7 +81,7 @@ def metadata_for(path: str | os.PathLike[str]) -> dict[str, Any]:
     metadata["databases"] = {name: metadata["databases"].pop(DATABASE)}
     plugins = metadata.setdefault("plugins", {})
     plugins["datasette-dashboards"] = _fill(_bundled("dashboards.yml"), name)
-    plugins[PLUGIN] = {"database": name}
+    plugins[PLUGIN] = {**plugins.get(PLUGIN, {}), "database": name}
     return metadata
 
 
@@ -87,13 +89,17 @@ def make_datasette(path: str | os.PathLike[str]) -> Datasette:
     """A Datasette instance serving `path` with aggregator's metadata, dashboard and pages."""
     if not pm.is_registered(sys.modules[__name__]):
         pm.register(sys.modules[__name__], name=PLUGIN)
+    if not pm.is_registered(webfacets):
+        pm.register(webfacets, name=f"{PLUGIN}.webfacets")
     with as_file(files("aggregator").joinpath("datasette/templates")) as templates:
-        return Datasette(
+        datasette = Datasette(
             [os.fspath(path)],
             metadata=metadata_for(path),
             settings=SETTINGS,
             template_dir=str(templates),
         )
+    webfacets.DATABASES[datasette] = database_name(path)
+    return datasette
 
 
 def serve(path: str | os.PathLike[str], *, host: str, port: int) -> None:
@@ -108,8 +114,7 @@ def serve(path: str | os.PathLike[str], *, host: str, port: int) -> None:
 
 
 def _our_database(datasette: Datasette, database: str | None) -> bool:
-    config = datasette.plugin_config(PLUGIN)
-    return bool(config) and database == config.get("database")
+    return webfacets.ours(datasette, database)
 
 
 def _link(href: str, text: object) -> Markup:
