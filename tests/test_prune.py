@@ -106,7 +106,7 @@ def test_prune_removes_old_articles_everywhere(tmp_path, feed_dir, feed_server) 
     # The highest article id was pruned (SQLite will reuse it): the survivors are not
     # clustered again, and the next new article is.
     with Store(db) as store:
-        assert store_stories.unclustered(store) == []
+        assert list(store_stories.unclustered(store)) == []
     fresh = item("Prisoner exchange brokered by the UAE", "new-3", timedelta(hours=3))
     (feed_dir / "a.xml").write_text(rss([*RECENT, STRADDLING, *OLD, fresh]))
     CliRunner().invoke(cli, ["-c", str(config), "fetch", "-q"], catch_exceptions=False)

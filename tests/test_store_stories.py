@@ -77,7 +77,7 @@ def store(tmp_path: Path):
 
 
 def test_save_computes_first_report_lags_and_counts(store: Store) -> None:
-    batch = store_stories.unclustered(store)
+    batch = [a for c in store_stories.unclustered(store) for a in c]
     assert [i.article_id for i in batch] == [1, 2, 3, 4]
     assignments = [
         StoryAssignment(1, 1, 1.0, "first"),
@@ -105,12 +105,12 @@ def test_save_computes_first_report_lags_and_counts(store: Store) -> None:
         " WHERE story_id = 1 ORDER BY outlet"
     ).fetchall()
     assert lags == [("A", 0, 0.0), ("B", 7200, 2.0), ("C", 18000, 5.0)]
-    assert store_stories.unclustered(store) == []
+    assert [a for c in store_stories.unclustered(store) for a in c] == []
     assert store_stories.next_story_id(store) == 3
 
 
 def test_a_later_earlier_report_becomes_first(store: Store) -> None:
-    batch = store_stories.unclustered(store)
+    batch = [a for c in store_stories.unclustered(store) for a in c]
     store_stories.save(store, [StoryAssignment(2, 1, 1.0, "first")], batch)
     store_stories.save(store, [StoryAssignment(1, 1, 0.8, "minhash")], batch)
     first, outlet = store.db.execute(
@@ -123,7 +123,7 @@ def test_a_later_earlier_report_becomes_first(store: Store) -> None:
 
 
 def test_recent_members_and_iter_all(store: Store) -> None:
-    batch = store_stories.unclustered(store)
+    batch = [a for c in store_stories.unclustered(store) for a in c]
     store_stories.save(
         store, [StoryAssignment(i.article_id, i.article_id, 1.0, "first") for i in batch], batch
     )
@@ -135,3 +135,17 @@ def test_recent_members_and_iter_all(store: Store) -> None:
     store_stories.clear(store)
     assert store.counts()["stories"] == 0 and store.counts()["articles"] == 4
     assert json.loads(store.db.execute("SELECT topics FROM articles WHERE id = 1").fetchone()[0])
+
+
+def test_unclustered_comes_in_date_order_chunks(store: Store) -> None:
+    """Chunks of at most `chunk` articles, oldest first across chunk boundaries: the same
+    articles in the same order as one big chunk."""
+    everything = [a for c in store_stories.unclustered(store) for a in c]
+    chunks = list(store_stories.unclustered(store, chunk=2))
+    assert [len(c) for c in chunks[:-1]] == [2] * (len(chunks) - 1)
+    flat = [a for c in chunks for a in c]
+    assert flat == everything
+    assert [(a.published, a.article_id) for a in flat] == sorted(
+        (a.published, a.article_id) for a in flat
+    )
+    assert len(flat) >= 3  # the fixture's articles span more than one chunk

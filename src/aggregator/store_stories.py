@@ -30,19 +30,27 @@ def _inputs(rows: Sequence[tuple]) -> list[StoryInput]:
     ]
 
 
-def unclustered(store: Store) -> list[StoryInput]:
-    """Articles stored after the last clustering run, oldest first.
+def unclustered(store: Store, chunk: int = 2000) -> Iterator[list[StoryInput]]:
+    """Articles stored after the last clustering run, oldest first, `chunk` at a time.
 
     Article ids grow with insertion and a run saves all its assignments in one transaction,
     so "newer than the highest clustered id" is exactly the unclustered set, found through
-    the primary key instead of an anti-join over the whole table.
+    the primary key instead of an anti-join over the whole table. Only the (date, id) keys
+    are read at once; texts are read a chunk at a time, so a cold poll of tens of
+    thousands of articles is not held in memory whole.
     """
     (last,) = store.db.execute("SELECT coalesce(max(article_id), 0) FROM story_members").fetchone()
-    rows = store.db.execute(
-        f"SELECT {_INPUT_COLUMNS} FROM articles a WHERE a.id > ? ORDER BY a.published, a.id",
-        [last],
+    keys = store.db.execute(
+        "SELECT a.id FROM articles a WHERE a.id > ? ORDER BY a.published, a.id", [last]
     ).fetchall()
-    return _inputs(rows)
+    for start in range(0, len(keys), chunk):
+        ids = [k[0] for k in keys[start : start + chunk]]
+        rows = store.db.execute(
+            f"SELECT {_INPUT_COLUMNS} FROM articles a WHERE a.id IN"
+            f" ({','.join('?' * len(ids))}) ORDER BY a.published, a.id",
+            ids,
+        ).fetchall()
+        yield _inputs(rows)
 
 
 def recent_members(store: Store, since: datetime) -> list[tuple[StoryInput, int]]:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -302,18 +303,26 @@ def cluster_new(store: Store, settings: ClusterSettings = CLUSTER_SETTINGS) -> t
 
     Only stories with members inside the time window before the oldest new article are
     loaded as candidates, so the cost follows the batch and the window, not the database.
+    The new articles are read and saved a chunk at a time, in one transaction: a run that
+    stops half-way leaves none of them clustered, and the next run takes them all.
     """
-    batch = store_stories.unclustered(store)
-    if not batch:
+    chunks = store_stories.unclustered(store)
+    first = next(chunks, None)
+    if not first:
         return 0, 0
-    since = batch[0].published - timedelta(hours=settings.window_hours)
+    since = first[0].published - timedelta(hours=settings.window_hours)
     first_new_id = store_stories.next_story_id(store)
     clusterer = Clusterer(
         settings, recent=store_stories.recent_members(store, since), next_story_id=first_new_id
     )
-    assignments = clusterer.assign(batch)
-    store_stories.save(store, assignments, batch)
-    return len(assignments), len({a.story_id for a in assignments if a.story_id >= first_new_id})
+    count, new_stories = 0, set()
+    with store.transaction():
+        for batch in itertools.chain([first], chunks):
+            assignments = clusterer.assign(batch)
+            store_stories.save(store, assignments, batch)
+            count += len(assignments)
+            new_stories.update(a.story_id for a in assignments if a.story_id >= first_new_id)
+    return count, len(new_stories)
 
 
 def recluster(store: Store, settings: ClusterSettings = CLUSTER_SETTINGS) -> tuple[int, int]:
