@@ -469,3 +469,25 @@ def test_stopping_early_with_aclosing_cancels_the_rest(server):
 
     assert first.url == requests[0].url and leftover == 0
     assert time.monotonic() - t0 < 1.5
+
+
+def test_backlog_holds_downloads_back_until_results_are_taken(httpserver):
+    """With backlog=2, a consumer that sits on a result keeps the third download from
+    starting; without it every download runs at once. Then every feed still arrives."""
+    for i in range(10):
+        httpserver.expect_request(f"/f{i}").respond_with_data(FEED)
+    requests = [FeedRequest(url=httpserver.url_for(f"/f{i}")) for i in range(10)]
+
+    async def started_while_sitting(backlog: int | None) -> tuple[int, int]:
+        httpserver.clear_log()
+        taken = 0
+        async with contextlib.aclosing(fetch_all(requests, Settings(), backlog=backlog)) as it:
+            async for _ in it:
+                taken += 1
+                if taken == 1:
+                    await asyncio.sleep(0.5)  # every unheld download has finished by now
+                    started = len(httpserver.log)
+        return started, taken
+
+    assert asyncio.run(started_while_sitting(2)) == (2, 10)
+    assert asyncio.run(started_while_sitting(None)) == (10, 10)

@@ -61,20 +61,32 @@ async def fetch_all(
     *,
     user_agent: str | None = None,
     guard: Guard | None = None,
+    backlog: int | None = None,
 ) -> AsyncIterator[FetchResult]:
     """Fetch every request; yield one FetchResult per request, in order of completion.
+
+    With `backlog`, at most that many requests are started and not yet taken from the
+    iterator: a consumer slower than the network (parsing) holds the downloads back instead
+    of every body piling up in memory.
 
     Wrap in `contextlib.aclosing()` when you may stop iterating early: closing the generator
     cancels the downloads still running and closes the HTTP client.
     """
     limiter = _Limiter(settings.concurrency, settings.per_host)
+    slots = asyncio.Semaphore(backlog) if backlog else None
+
+    async def one(client: httpx.AsyncClient, request: FeedRequest) -> FetchResult:
+        if slots is not None:
+            await slots.acquire()  # released when the result has been taken
+        return await _fetch_one(client, request, limiter, settings, guard)
+
     async with _make_client(settings, user_agent, guard) as client:
-        tasks = [
-            asyncio.create_task(_fetch_one(client, r, limiter, settings, guard)) for r in requests
-        ]
+        tasks = [asyncio.create_task(one(client, r)) for r in requests]
         try:
             for next_done in asyncio.as_completed(tasks):
                 yield await next_done
+                if slots is not None:
+                    slots.release()
         finally:
             # Reached on normal exit, on aclose() and on cancellation (Ctrl-C under
             # asyncio.run): stop the stragglers before the client's connections close.
