@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from . import store_stories
 from .cluster import Clusterer, ClusterSettings
@@ -195,11 +196,10 @@ async def _update(
         for s in by_fetch_url.values()
     ]
     tagger = Tagger(config.topics, config.topic_scope)
-    loop = asyncio.get_running_loop()
     outcomes: list[FeedOutcome] = []
     workers = auto_workers(len(requests)) if parse_workers is None else parse_workers
 
-    async def handle(result: FetchResult, store_thread: ThreadPoolExecutor) -> None:
+    async def handle(result: FetchResult) -> None:
         for state in by_fetch_url[result.url]:
             body_hash: str | None = None
             prepared: PreparedFeed | PrepareFailure | None = None
@@ -219,18 +219,19 @@ async def _update(
                         if state.body_hash is None
                         else None,
                     )
-            outcome = await loop.run_in_executor(
-                store_thread,
-                process_result,
-                store,
-                state,
-                result,
-                tagger,
-                clock,
-                config,
-                rng,
-                body_hash,
-                prepared,
+            outcome = await writer.write(
+                partial(
+                    process_result,
+                    store,
+                    state,
+                    result,
+                    tagger,
+                    clock,
+                    config,
+                    rng,
+                    body_hash,
+                    prepared,
+                )
             )
             outcomes.append(outcome)
             if on_outcome is not None:
@@ -243,6 +244,7 @@ async def _update(
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-store") as worker,
         Preparer(workers) as preparer,
     ):
+        writer = _BatchWriter(store, worker)
         tasks: set[asyncio.Task[None]] = set()
         # Downloads run ahead of parsing and storing by at most `backlog` documents, so
         # memory holds a few dozen bodies, not the whole poll (a cold poll of 2,000 feeds
@@ -252,7 +254,7 @@ async def _update(
         try:
             async with contextlib.aclosing(fetching) as results:
                 async for result in _until(results, stop):
-                    tasks.add(asyncio.create_task(handle(result, worker)))
+                    tasks.add(asyncio.create_task(handle(result)))
                     if len(tasks) >= backlog:
                         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                     for task in [t for t in tasks if t.done()]:
@@ -265,8 +267,65 @@ async def _update(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await writer.close()
     clustered, new_stories = cluster_new(store, cluster_settings(config))
     return UpdateSummary(tuple(outcomes), clustered, new_stories)
+
+
+class _BatchWriter:
+    """Runs store writes on the store thread, those that queued up meanwhile in one
+    transaction: a poll of thousands of feeds answering 304 paid a commit per feed.
+
+    Each write keeps its own savepoint (Store.transaction nests), so one feed's failure
+    stays its own; a StoreError (the database itself failed) fails the whole batch and, as
+    before, stops the run. A batch holds at most `_BATCH` writes.
+    """
+
+    _BATCH = 256
+
+    def __init__(self, store: Store, thread: ThreadPoolExecutor) -> None:
+        self._store = store
+        self._thread = thread
+        self._queue: list[tuple[Callable[[], FeedOutcome], asyncio.Future[FeedOutcome]]] = []
+        self._running: asyncio.Task[None] | None = None
+
+    async def write(self, job: Callable[[], FeedOutcome]) -> FeedOutcome:
+        future: asyncio.Future[FeedOutcome] = asyncio.get_running_loop().create_future()
+        self._queue.append((job, future))
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            batch = [(j, f) for j, f in self._queue[: self._BATCH] if not f.cancelled()]
+            del self._queue[: self._BATCH]
+            if not batch:
+                continue
+            try:
+                outcomes = await loop.run_in_executor(
+                    self._thread, self._run, [job for job, _ in batch]
+                )
+            except BaseException as e:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                if isinstance(e, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
+
+    def _run(self, jobs: list[Callable[[], FeedOutcome]]) -> list[FeedOutcome]:
+        with self._store.transaction():
+            return [job() for job in jobs]
+
+    async def close(self) -> None:
+        """Wait for the batch under way (a write that started finishes)."""
+        if self._running is not None:
+            await asyncio.gather(self._running, return_exceptions=True)
 
 
 async def _until(
