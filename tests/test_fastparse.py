@@ -209,6 +209,8 @@ ITEMS = {
     "guid not permalink": "<title>G</title><guid isPermaLink='false'>https://news.example/g</guid>",
     "guid permalink no link": "<title>G</title><guid>https://news.example/g</guid>",
     "guid number": "<title>G</title><guid>12345</guid>",
+    "link equals non-http guid": "<title>G</title><link>urn:x:1</link><guid>urn:x:1</guid>",
+    "guid before link": "<title>G</title><guid>urn:x:1</guid><link>urn:x:1</link>",
     "duplicate links": "<title>D</title><link>https://news.example/1</link>"
     "<link>https://news.example/2</link>",
     "atom link in item": "<title>A</title><atom:link rel='alternate' href='https://news.example/a'/>"
@@ -436,3 +438,25 @@ def test_tables_copied_from_feedparser_still_match_it():
     assert all(known[k] == v for k, v in fastparse._NAMESPACES.items())
     assert fastparse._CP1252 == feedparser.mixin._cp1252
     assert fastparse._ACCEPTABLE_URI_SCHEMES == set(feedparser.urls.ACCEPTABLE_URI_SCHEMES)
+
+
+URL_TEXT = st.text(alphabet="abAB09/.-_?#;:=&%[]@\\ \t~", max_size=24)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    base=st.sampled_from(
+        [
+            "https://news.example/feeds/world.xml",
+            "http://127.0.0.2:8080/f?x=1",
+            "http://a.example",
+            "https://user@b.example/x/",
+            "HTTP://C.example/",
+        ]
+    ),
+    prefix=st.sampled_from(["", "/", "//", "http://", "https://", "https:///", "../", "./"]),
+    rest=URL_TEXT,
+)
+def test_urljoin_shortcuts_equal_urllib(base, prefix, rest):
+    uri = prefix + rest
+    assert fastparse._urljoin(base, uri) == feedparser.urls._urljoin(base, uri)
