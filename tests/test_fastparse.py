@@ -101,10 +101,12 @@ def test_corpus_fast_path_equals_feedparser(path, corpus_results):
 def test_corpus_acceptance(corpus_results):
     """The fast path takes the common well-formed feeds and leaves the odd ones alone."""
     accepted = {name for name, (fast, _) in corpus_results.items() if fast is not None}
-    # Seen when this was written: 25 of 116 RSS/Atom/RDF files; never fewer.
-    assert len(accepted) >= 25, sorted(accepted)
+    # Seen when this was written: 28 of 116 RSS/Atom/RDF files; never fewer.
+    assert len(accepted) >= 28, sorted(accepted)
     for name in (
+        "news/20260218__abcnews-international__ffp-f9c17f360c71def1.xml",
         "news/20260218__aljazeera__ffp-3f9eeff5039a008d.xml",
+        "news/20260218__nyt-world__ffp-78f77fae2e1ffc14.xml",
         "news/20260218__bbc-news-world__ffp-1796df62c4a287cc.xml",
         "news/20260218__npr-world__ffp-7be307059415227d.xml",
         "news/20260218__washingtonpost-world__ffp-4bf53cb602417030.xml",
@@ -219,6 +221,17 @@ ITEMS = {
     "<enclosure url='https://news.example/e.mp3' type='audio/mpeg' length='1234'/>"
     "<media:content url='https://news.example/m.jpg' medium='image' type='image/jpeg'/>"
     "<media:thumbnail url='https://news.example/t.jpg'/>",
+    "media title and description": "<media:title>Media first</media:title>"
+    "<title>Title</title><link>https://news.example/1</link>"
+    "<media:content url='https://news.example/m.jpg'><media:title>Deep</media:title>"
+    "<media:description>Deep text</media:description></media:content>"
+    "<description>Desc</description><media:description>Media desc</media:description>",
+    "media title only": "<link>https://news.example/1</link><media:group>"
+    "<media:title>One</media:title><media:content url='https://news.example/a.mp4'>"
+    "<media:title>Two</media:title></media:content></media:group>"
+    "<media:keywords>a, b,,c</media:keywords><media:category scheme='s'>World</media:category>",
+    "two descriptions": "<title>T</title><link>https://news.example/1</link>"
+    "<description>First</description><description>&lt;p&gt;Second&lt;/p&gt;</description>",
     "authors": "<title>A</title><link>https://news.example/1</link>"
     "<author>jane@news.example (Jane Doe)</author><dc:creator>Bob</dc:creator>",
     "categories": "<title>C</title><link>https://news.example/1</link>"
@@ -298,14 +311,23 @@ def test_atom_mutations(case, root):
 
 
 def test_mutations_mostly_take_the_fast_path():
-    """The mutation cases above are meant to exercise the fast path, not just declines."""
-    taken = 0
-    for item in ITEMS.values():
-        body = RSS.format(
-            root_attrs="", feed_title="t", feed_link="/", ttl="15", item=item
-        ).encode()
-        taken += both(body)[0] is not None
-    assert taken >= len(ITEMS) - 6
+    """The mutation cases above exercise the fast path; these are the ones it leaves to
+    feedparser (RSS titles feedparser guesses are HTML, markup it does not model, an entry
+    without title or date whose identity would hash the raw HTML)."""
+    declined = set()
+    for case, item in ITEMS.items():
+        body = RSS.format(root_attrs="", feed_title="t", feed_link="/", ttl="15", item=item)
+        if both(body.encode())[0] is None:
+            declined.add(case)
+    assert declined == {
+        "cdata title with markup",
+        "entities",
+        "html in title",
+        "two descriptions",
+        "empty title",
+        "nested unknown",
+        "comment in html",
+    }
 
 
 TITLES = st.sampled_from(

@@ -179,6 +179,18 @@ _XML_CONTENT_TYPES = frozenset(
 )
 
 
+class _EntryState:
+    """feedparser's per-entry bookkeeping that decides which title and summary stay."""
+
+    __slots__ = ("title_depth", "title_map", "summary_map", "has_content")
+
+    def __init__(self) -> None:
+        self.title_depth = -1
+        self.title_map: int | None = None
+        self.summary_map: int | None = None
+        self.has_content = False
+
+
 class _Decline(Exception):
     """The document is not one this module is sure about: use feedparser."""
 
@@ -549,41 +561,47 @@ class _Walker:
     # ----------------------------------------------------------------- entries
 
     def _entry_children(self, item: Any, e: dict[str, Any], *, rss: bool) -> None:
-        title_seen = False
-        has_content = False
-        summaries = 0
-        for el in item:
+        self._entry_level(item, e, _EntryState(), 1, rss)
+
+    def _entry_level(
+        self, parent: Any, e: dict[str, Any], state: _EntryState, depth: int, rss: bool
+    ) -> None:
+        """The children of an entry (depth 1) or of a media:group/content in it (deeper):
+        depth matters to which title and summary feedparser keeps."""
+        for el in parent:
             k = self.key(el)
-            if k == "title":
+            if depth > 1 and not k.startswith("media_"):
+                self._unknown(el)
+            elif k in ("title", "media_title"):
                 value, type_ = self.content_text(el, "text/plain", rss=rss)
-                if title_seen:
-                    continue
-                e["title"] = value
-                e["title_detail"] = {"type": type_, "language": self.lang, "value": value}
-                if value:
-                    title_seen = True
+                # pop(): a title at or below the depth of the last non-empty one is dropped;
+                # otherwise the shallowest wins. media:title leaves title_depth as it was.
+                if not -1 < state.title_depth <= depth and (
+                    state.title_map is None or depth <= state.title_map
+                ):
+                    e["title"] = value
+                    e["title_detail"] = {"type": type_, "language": self.lang, "value": value}
+                    state.title_map = depth
+                if value and k == "title":
+                    state.title_depth = depth
             elif k == "link":
                 self._entry_link(el, e)
             elif k in ("guid", "id"):
                 self._guid(el, e)
-            elif k in ("description", "summary"):
-                summaries += 1
-                if summaries > 1:
-                    raise _Decline
-                if "summary" in e and not has_content:
-                    raise _Decline  # feedparser turns this one into content
-                default = "text/html" if k == "description" else "text/plain"
+            elif k in ("description", "summary", "media_description"):
+                if "summary" in e and not state.has_content:
+                    # _start_description/_start_summary: a second summary is content.
+                    self._content(el, e, state, "text/plain", rss)
+                    continue
+                default = "text/plain" if k == "summary" else "text/html"
                 value, type_ = self.content_text(el, default, rss=rss)
-                e["summary"] = value
-                e["summary_detail"] = {"type": type_, "language": self.lang, "value": value}
+                if state.summary_map is None or depth <= state.summary_map:
+                    e["summary"] = value
+                    e["summary_detail"] = {"type": type_, "language": self.lang, "value": value}
+                    state.summary_map = depth
             elif k in ("content_encoded", "content"):
-                has_content = True
                 default = "text/html" if k == "content_encoded" else "text/plain"
-                value, type_ = self.content_text(el, default, rss=rss)
-                e.setdefault("content", []).append(
-                    {"type": type_, "language": self.lang, "value": value}
-                )
-                e.setdefault("summary", value)
+                self._content(el, e, state, default, rss)
             elif k in ("pubdate", "published", "issued", "dcterms_issued"):
                 e["published_parsed"] = self.date(el)
             elif k in ("updated", "modified", "dc_date", "lastbuilddate", "dcterms_modified"):
@@ -593,33 +611,39 @@ class _Walker:
                     self._rss_author(el, e)
                 else:
                     self._atom_author(el, e)
-            elif k in ("category", "dc_subject"):
+            elif k in ("category", "dc_subject", "media_category"):
                 self._category(el, e, rss=rss)
+            elif k == "media_keywords":
+                if el.attrib:
+                    raise _Decline
+                tags = e.setdefault("tags", [])
+                for term in self.text(el).split(","):
+                    if term.strip():
+                        tags.append({"term": term.strip()})
             elif k == "enclosure":
                 if len(el):
                     raise _Decline
                 a = _enforce_href(self.attrs(el))
                 a["rel"] = "enclosure"
                 e.setdefault("links", []).append(a)
-            elif k == "media_content":
-                self._inert(el, frozenset({"media_thumbnail", "media_credit", "media_rating"}))
-                e.setdefault("media_content", []).append(self.media_attrs(el))
-            elif k == "media_group":
-                for child in el:
-                    ck = self.key(child)
-                    if ck == "media_content":
-                        self._inert(child, frozenset({"media_thumbnail", "media_credit"}))
-                        e.setdefault("media_content", []).append(self.media_attrs(child))
-                    elif ck in _HARMLESS_IN_ENTRY:
-                        self._inert(child)
-                    else:
-                        self._unknown(child)
+            elif k == "media_content" or (k == "media_group" and not el.attrib):
+                if k == "media_content":
+                    e.setdefault("media_content", []).append(self.media_attrs(el))
+                self._entry_level(el, e, state, depth + 1, rss)
             elif k == "contributor":
                 self._inert(el, frozenset({"name", "email", "uri"}))
             elif k in _HARMLESS_IN_ENTRY:
                 self._inert(el)
             else:
                 self._unknown(el)
+
+    def _content(
+        self, el: Any, e: dict[str, Any], state: _EntryState, default: str, rss: bool
+    ) -> None:
+        state.has_content = True
+        value, type_ = self.content_text(el, default, rss=rss)
+        e.setdefault("content", []).append({"type": type_, "language": self.lang, "value": value})
+        e.setdefault("summary", value)  # _end_content copies it when there is none yet
 
     def media_attrs(self, el: Any) -> dict[str, str]:
         # feedparser keeps media:content attributes as given (names lower-cased only).
