@@ -10,8 +10,10 @@ the same code. Dates go through the date function parse.py passes in (feedparser
 
 Whenever the document is anything else it returns None, and parse.py uses feedparser: a
 DOCTYPE or entity declaration (so no XXE, no billion laughs), any lxml error or warning, an
-encoding other than UTF-8 or one the HTTP charset contradicts, xml:base or a `base`/`lang`
-attribute, xml:lang below the root, Content-Language, an element feedparser has a handler
+encoding other than UTF-8 or one the HTTP charset contradicts, a `base`/`lang` attribute
+(xml:base is followed as feedparser's base stack does), xml:lang below the root,
+Content-Language, several Atom authors, an entry without title or date (its identity may
+hash raw HTML, which feedparser re-serialises), an element feedparser has a handler
 for in a place this module does not model, content that is not text/html/plain (xhtml,
 base64, src=), text fields with child elements, HTML this module cannot resolve relative
 URLs in exactly (comments, scripts, odd entities, unbalanced quotes), and RSS titles that
@@ -37,6 +39,7 @@ DateParser = Callable[[str], Any]
 
 _ATOM = "http://www.w3.org/2005/Atom"
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
+_XML_BASE = f"{{{_XML_NS}}}base"
 
 #: feedparser 6.0's namespace URI -> standard prefix table (mixin._FeedParserMixin.namespaces,
 #: lower-cased), for the URIs this module meets; tests check it against feedparser's.
@@ -264,12 +267,15 @@ class _Walker:
         self.base = base
         self.parse_date = parse_date
         self.dates: dict[str, Any] = {}
-        self.resolved: dict[str, str] = {}
+        self.resolved: dict[tuple[str, str], str] = {}
         self.keys: dict[tuple[str, str | None], str] = {}
         self.lang: str | None = None
 
     def run(self, root: Any) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
         self._check_attributes(root)
+        # feedparser's first start tag already does make_safe_absolute_uri(base, base).
+        self.base = self._settled(_safe_absolute(self.base, self.base) or self.base)
+        self.base = self._rebase(self.base, root)
         tag = root.tag
         feed: dict[str, Any] = {}
         lang = root.get(f"{{{_XML_NS}}}lang")
@@ -284,8 +290,9 @@ class _Walker:
             channels = [c for c in root if c.tag == "channel"]
             if len(channels) != 1 or len(root) != 1:
                 raise _Decline
-            if channels[0].attrib:
+            if set(channels[0].attrib) - {_XML_BASE}:
                 raise _Decline  # CDF lastmod/href
+            self.base = self._rebase(self.base, channels[0])
             entries = self._channel(channels[0], feed)
             return feed, entries, "rss20"
         if tag == f"{{{_ATOM}}}feed":
@@ -323,14 +330,32 @@ class _Walker:
         self.keys[cache_key] = found
         return found
 
+    def detail(self, type_: str, value: str) -> dict[str, Any]:
+        """feedparser's contentparams with the value: a *_detail dict or a content item."""
+        return {"type": type_, "language": self.lang, "value": value}
+
+    def _rebase(self, parent: str, el: Any) -> str:
+        """The base URL inside `el`, as feedparser's unknown_starttag tracks xml:base."""
+        xml_base = el.get(_XML_BASE)
+        if not xml_base:
+            return parent
+        return self._settled(_safe_absolute(parent, xml_base) or parent)
+
+    @staticmethod
+    def _settled(base: str) -> str:
+        """feedparser re-joins the base with itself at every start tag: it must not change."""
+        if (_safe_absolute(base, base) or base) != base:
+            raise _Decline
+        return base
+
     def _check_attributes(self, root: Any) -> None:
-        """xml:base, base=, lang= anywhere and xml:lang below the root change feedparser's
-        base URL and languages: declined."""
+        """base= and lang= anywhere and xml:lang below the root change feedparser's base URL
+        and languages in ways not modelled: declined (xml:base is, see _rebase)."""
         for el in root.iter():
             if not el.attrib:
                 continue
             for name in el.attrib:
-                if name in ("base", "lang") or name == f"{{{_XML_NS}}}base":
+                if name in ("base", "lang"):
                     raise _Decline
                 if name == f"{{{_XML_NS}}}lang" and el is not root:
                     raise _Decline
@@ -418,9 +443,10 @@ class _Walker:
         base = self.base
 
         def resolve(v: str) -> str:
-            if v not in resolved:
-                resolved[v] = _safe_absolute(base, v.strip()) or v
-            return resolved[v]
+            key = (base, v)
+            if key not in resolved:
+                resolved[key] = _safe_absolute(base, v.strip()) or v
+            return resolved[key]
 
         def tag(m: re.Match[str]) -> str:
             nonlocal done
@@ -471,28 +497,33 @@ class _Walker:
         titles = 0
         feed_links: list[dict[str, str]] = []
         for el in channel:
-            k = self.key(el)
-            if k == "item":
-                entries.append(self._item(el))
-            elif k == "title":
-                titles += 1
-                if titles > 1:
-                    raise _Decline
-                value, type_ = self.content_text(el, "text/plain", rss=True)
-                if value:
-                    feed["title_detail"] = {"type": type_, "value": value, "language": self.lang}
-            elif k == "link":
-                self._feed_link(el, feed, feed_links)
-            elif k in ("language", "dc_language"):
-                feed["language"] = self.text(el)
-            elif k in ("ttl", "sy_updateperiod", "sy_updatefrequency"):
-                feed[k] = self.text(el)
-            elif k in ("image", "textinput"):
-                self._inert(el, _IMAGE_CHILDREN)
-            elif k in _HARMLESS_IN_FEED:
-                self._inert(el)
-            else:
-                self._unknown(el)
+            saved = self.base
+            self.base = self._rebase(saved, el)
+            try:
+                k = self.key(el)
+                if k == "item":
+                    entries.append(self._item(el))
+                elif k == "title":
+                    titles += 1
+                    if titles > 1:
+                        raise _Decline
+                    value, type_ = self.content_text(el, "text/plain", rss=True)
+                    if value:
+                        feed["title_detail"] = self.detail(type_, value)
+                elif k == "link":
+                    self._feed_link(el, feed, feed_links)
+                elif k in ("language", "dc_language"):
+                    feed["language"] = self.text(el)
+                elif k in ("ttl", "sy_updateperiod", "sy_updatefrequency"):
+                    feed[k] = self.text(el)
+                elif k in ("image", "textinput"):
+                    self._inert(el, _IMAGE_CHILDREN)
+                elif k in _HARMLESS_IN_FEED:
+                    self._inert(el)
+                else:
+                    self._unknown(el)
+            finally:
+                self.base = saved
         return entries
 
     def _feed_link(self, el: Any, feed: dict[str, Any], links: list[dict[str, str]]) -> None:
@@ -528,34 +559,39 @@ class _Walker:
         titles = 0
         feed_links: list[dict[str, str]] = []
         for el in root:
-            k = self.key(el)
-            if k == "entry":
-                if el.attrib:
-                    raise _Decline
-                e: dict[str, Any] = {}
-                self._entry_children(el, e, rss=False)
-                _check_identity(e)
-                entries.append(e)
-            elif k == "title":
-                titles += 1
-                if titles > 1:
-                    raise _Decline
-                value, type_ = self.content_text(el, "text/plain", rss=False)
-                if value:
-                    feed["title_detail"] = {"type": type_, "value": value, "language": self.lang}
-            elif k == "link":
-                self._feed_link(el, feed, feed_links)
-            elif k in ("author", "contributor"):
-                self._inert(el, frozenset({"name", "email", "uri"}))
-            elif k == "id":
-                # _end_guid: a permalink id (Atom ids always are) is the link if none yet.
-                if len(el) or self.attrs(el).get("ispermalink", "true") != "true":
-                    raise _Decline
-                feed.setdefault("link", self.text(el))
-            elif k in _HARMLESS_IN_FEED:
-                self._inert(el)
-            else:
-                self._unknown(el)
+            saved = self.base
+            self.base = self._rebase(saved, el)
+            try:
+                k = self.key(el)
+                if k == "entry":
+                    if el.attrib:
+                        raise _Decline
+                    e: dict[str, Any] = {}
+                    self._entry_children(el, e, rss=False)
+                    _check_identity(e)
+                    entries.append(e)
+                elif k == "title":
+                    titles += 1
+                    if titles > 1:
+                        raise _Decline
+                    value, type_ = self.content_text(el, "text/plain", rss=False)
+                    if value:
+                        feed["title_detail"] = self.detail(type_, value)
+                elif k == "link":
+                    self._feed_link(el, feed, feed_links)
+                elif k in ("author", "contributor"):
+                    self._inert(el, frozenset({"name", "email", "uri"}))
+                elif k == "id":
+                    # _end_guid: a permalink id (Atom ids always are) is the link if none yet.
+                    if len(el) or self.attrs(el).get("ispermalink", "true") != "true":
+                        raise _Decline
+                    feed.setdefault("link", self.text(el))
+                elif k in _HARMLESS_IN_FEED:
+                    self._inert(el)
+                else:
+                    self._unknown(el)
+            finally:
+                self.base = saved
         return entries
 
     # ----------------------------------------------------------------- entries
@@ -569,80 +605,85 @@ class _Walker:
         """The children of an entry (depth 1) or of a media:group/content in it (deeper):
         depth matters to which title and summary feedparser keeps."""
         for el in parent:
-            k = self.key(el)
-            if depth > 1 and not k.startswith("media_"):
-                self._unknown(el)
-            elif k in ("title", "media_title"):
-                value, type_ = self.content_text(el, "text/plain", rss=rss)
-                # pop(): a title at or below the depth of the last non-empty one is dropped;
-                # otherwise the shallowest wins. media:title leaves title_depth as it was.
-                if not -1 < state.title_depth <= depth and (
-                    state.title_map is None or depth <= state.title_map
-                ):
-                    e["title"] = value
-                    e["title_detail"] = {"type": type_, "language": self.lang, "value": value}
-                    state.title_map = depth
-                if value and k == "title":
-                    state.title_depth = depth
-            elif k == "link":
-                self._entry_link(el, e)
-            elif k in ("guid", "id"):
-                self._guid(el, e)
-            elif k in ("description", "summary", "media_description"):
-                if "summary" in e and not state.has_content:
-                    # _start_description/_start_summary: a second summary is content.
-                    self._content(el, e, state, "text/plain", rss)
-                    continue
-                default = "text/plain" if k == "summary" else "text/html"
-                value, type_ = self.content_text(el, default, rss=rss)
-                if state.summary_map is None or depth <= state.summary_map:
-                    e["summary"] = value
-                    e["summary_detail"] = {"type": type_, "language": self.lang, "value": value}
-                    state.summary_map = depth
-            elif k in ("content_encoded", "content"):
-                default = "text/html" if k == "content_encoded" else "text/plain"
-                self._content(el, e, state, default, rss)
-            elif k in ("pubdate", "published", "issued", "dcterms_issued"):
-                e["published_parsed"] = self.date(el)
-            elif k in ("updated", "modified", "dc_date", "lastbuilddate", "dcterms_modified"):
-                e["updated_parsed"] = self.date(el)
-            elif k in ("author", "dc_creator", "dc_author"):
-                if rss or k != "author":
-                    self._rss_author(el, e)
+            saved = self.base
+            self.base = self._rebase(saved, el)
+            try:
+                k = self.key(el)
+                if depth > 1 and not k.startswith("media_"):
+                    self._unknown(el)
+                elif k in ("title", "media_title"):
+                    value, type_ = self.content_text(el, "text/plain", rss=rss)
+                    # pop(): a title at or below the depth of the last non-empty one is dropped;
+                    # otherwise the shallowest wins. media:title leaves title_depth as it was.
+                    if not -1 < state.title_depth <= depth and (
+                        state.title_map is None or depth <= state.title_map
+                    ):
+                        e["title"] = value
+                        e["title_detail"] = self.detail(type_, value)
+                        state.title_map = depth
+                    if value and k == "title":
+                        state.title_depth = depth
+                elif k == "link":
+                    self._entry_link(el, e)
+                elif k in ("guid", "id"):
+                    self._guid(el, e)
+                elif k in ("description", "summary", "media_description"):
+                    if "summary" in e and not state.has_content:
+                        # _start_description/_start_summary: a second summary is content.
+                        self._content(el, e, state, "text/plain", rss)
+                        continue
+                    default = "text/plain" if k == "summary" else "text/html"
+                    value, type_ = self.content_text(el, default, rss=rss)
+                    if state.summary_map is None or depth <= state.summary_map:
+                        e["summary"] = value
+                        e["summary_detail"] = self.detail(type_, value)
+                        state.summary_map = depth
+                elif k in ("content_encoded", "content"):
+                    default = "text/html" if k == "content_encoded" else "text/plain"
+                    self._content(el, e, state, default, rss)
+                elif k in ("pubdate", "published", "issued", "dcterms_issued"):
+                    e["published_parsed"] = self.date(el)
+                elif k in ("updated", "modified", "dc_date", "lastbuilddate", "dcterms_modified"):
+                    e["updated_parsed"] = self.date(el)
+                elif k in ("author", "dc_creator", "dc_author"):
+                    if rss or k != "author":
+                        self._rss_author(el, e)
+                    else:
+                        self._atom_author(el, e)
+                elif k in ("category", "dc_subject", "media_category"):
+                    self._category(el, e, rss=rss)
+                elif k == "media_keywords":
+                    if el.attrib:
+                        raise _Decline
+                    tags = e.setdefault("tags", [])
+                    for term in self.text(el).split(","):
+                        if term.strip():
+                            tags.append({"term": term.strip()})
+                elif k == "enclosure":
+                    if len(el):
+                        raise _Decline
+                    a = _enforce_href(self.attrs(el))
+                    a["rel"] = "enclosure"
+                    e.setdefault("links", []).append(a)
+                elif k == "media_content" or (k == "media_group" and not el.attrib):
+                    if k == "media_content":
+                        e.setdefault("media_content", []).append(self.media_attrs(el))
+                    self._entry_level(el, e, state, depth + 1, rss)
+                elif k == "contributor":
+                    self._inert(el, frozenset({"name", "email", "uri"}))
+                elif k in _HARMLESS_IN_ENTRY:
+                    self._inert(el)
                 else:
-                    self._atom_author(el, e)
-            elif k in ("category", "dc_subject", "media_category"):
-                self._category(el, e, rss=rss)
-            elif k == "media_keywords":
-                if el.attrib:
-                    raise _Decline
-                tags = e.setdefault("tags", [])
-                for term in self.text(el).split(","):
-                    if term.strip():
-                        tags.append({"term": term.strip()})
-            elif k == "enclosure":
-                if len(el):
-                    raise _Decline
-                a = _enforce_href(self.attrs(el))
-                a["rel"] = "enclosure"
-                e.setdefault("links", []).append(a)
-            elif k == "media_content" or (k == "media_group" and not el.attrib):
-                if k == "media_content":
-                    e.setdefault("media_content", []).append(self.media_attrs(el))
-                self._entry_level(el, e, state, depth + 1, rss)
-            elif k == "contributor":
-                self._inert(el, frozenset({"name", "email", "uri"}))
-            elif k in _HARMLESS_IN_ENTRY:
-                self._inert(el)
-            else:
-                self._unknown(el)
+                    self._unknown(el)
+            finally:
+                self.base = saved
 
     def _content(
         self, el: Any, e: dict[str, Any], state: _EntryState, default: str, rss: bool
     ) -> None:
         state.has_content = True
         value, type_ = self.content_text(el, default, rss=rss)
-        e.setdefault("content", []).append({"type": type_, "language": self.lang, "value": value})
+        e.setdefault("content", []).append(self.detail(type_, value))
         e.setdefault("summary", value)  # _end_content copies it when there is none yet
 
     def media_attrs(self, el: Any) -> dict[str, str]:
