@@ -40,6 +40,7 @@ DateParser = Callable[[str], Any]
 _ATOM = "http://www.w3.org/2005/Atom"
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 _XML_BASE = f"{{{_XML_NS}}}base"
+_XML_LANG = f"{{{_XML_NS}}}lang"
 
 #: feedparser 6.0's namespace URI -> standard prefix table (mixin._FeedParserMixin.namespaces,
 #: lower-cased), for the URIs this module meets; tests check it against feedparser's.
@@ -156,7 +157,9 @@ _EMAIL = re.compile(
 #: HTML this module does not reproduce feedparser's rewriting of: comments, declarations,
 #: CDATA, processing instructions, script/style bodies, "<" not starting a tag.
 _HTML_HARD = re.compile(r"<[!?]|<(?:script|style|textarea|xmp|plaintext)\b|<(?![A-Za-z/])", re.I)
-_HTML_REF = re.compile(r"&(?:#[0-9]+;|#[xX][0-9A-Fa-f]+;|([A-Za-z][A-Za-z0-9]*);)?")
+#: "&" starting a reference: a named one must be known and end in ";", a numeric one must be
+#: complete; any other "&" is text to both parsers.
+_HTML_REF = re.compile(r"&(?:#[0-9]+;|#[xX][0-9A-Fa-f]+;|([A-Za-z][A-Za-z0-9]*);|([A-Za-z#]|$))")
 #: A start tag with attributes (rewritten), and one without (left alone, only counted).
 _HTML_START_TAG = re.compile(
     r"<([A-Za-z][A-Za-z0-9:-]*)((?:\s+[^\s\"'<>/=]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)+)\s*(/?)>"
@@ -270,6 +273,8 @@ class _Walker:
         self.resolved: dict[tuple[str, str], str] = {}
         self.keys: dict[tuple[str, str | None], str] = {}
         self.lang: str | None = None
+        #: Some element below the root has xml:base or xml:lang (else the walk skips them).
+        self.scoped = False
 
     def run(self, root: Any) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
         self._check_attributes(root)
@@ -278,9 +283,9 @@ class _Walker:
         self.base = self._rebase(self.base, root)
         tag = root.tag
         feed: dict[str, Any] = {}
-        lang = root.get(f"{{{_XML_NS}}}lang")
-        if lang:
-            feed["language"] = self.lang = lang.replace("_", "-")
+        self.lang = self._relang(None, root)
+        if self.lang:
+            feed["language"] = self.lang.replace("_", "-")
         if tag == "rss":
             if root.nsmap.get(None):
                 raise _Decline
@@ -290,9 +295,10 @@ class _Walker:
             channels = [c for c in root if c.tag == "channel"]
             if len(channels) != 1 or len(root) != 1:
                 raise _Decline
-            if set(channels[0].attrib) - {_XML_BASE}:
+            if set(channels[0].attrib) - {_XML_BASE, _XML_LANG}:
                 raise _Decline  # CDF lastmod/href
             self.base = self._rebase(self.base, channels[0])
+            self.lang = self._relang(self.lang, channels[0])
             entries = self._channel(channels[0], feed)
             return feed, entries, "rss20"
         if tag == f"{{{_ATOM}}}feed":
@@ -332,7 +338,8 @@ class _Walker:
 
     def detail(self, type_: str, value: str) -> dict[str, Any]:
         """feedparser's contentparams with the value: a *_detail dict or a content item."""
-        return {"type": type_, "language": self.lang, "value": value}
+        lang = self.lang.replace("_", "-") if self.lang else self.lang
+        return {"type": type_, "language": lang, "value": value}
 
     def _rebase(self, parent: str, el: Any) -> str:
         """The base URL inside `el`, as feedparser's unknown_starttag tracks xml:base."""
@@ -342,6 +349,14 @@ class _Walker:
         return self._settled(_safe_absolute(parent, xml_base) or parent)
 
     @staticmethod
+    def _relang(parent: str | None, el: Any) -> str | None:
+        """The language inside `el`: its xml:lang ("" means none), else the parent's."""
+        lang = el.get(_XML_LANG)
+        if lang is None:
+            return parent
+        return lang or None
+
+    @staticmethod
     def _settled(base: str) -> str:
         """feedparser re-joins the base with itself at every start tag: it must not change."""
         if (_safe_absolute(base, base) or base) != base:
@@ -349,16 +364,16 @@ class _Walker:
         return base
 
     def _check_attributes(self, root: Any) -> None:
-        """base= and lang= anywhere and xml:lang below the root change feedparser's base URL
-        and languages in ways not modelled: declined (xml:base is, see _rebase)."""
+        """base= and lang= attributes change feedparser's base URL and languages in ways
+        not modelled: declined (xml:base and xml:lang are, see _rebase and _relang)."""
         for el in root.iter():
             if not el.attrib:
                 continue
             for name in el.attrib:
                 if name in ("base", "lang"):
                     raise _Decline
-                if name == f"{{{_XML_NS}}}lang" and el is not root:
-                    raise _Decline
+                if name in (_XML_BASE, _XML_LANG) and el is not root:
+                    self.scoped = True
 
     def _inert(self, el: Any, allowed: frozenset[str] = frozenset()) -> None:
         """Descendants of an element feedparser stores away from every field we read."""
@@ -433,7 +448,7 @@ class _Walker:
         if _HTML_HARD.search(value):
             raise _Decline
         for m in _HTML_REF.finditer(value):
-            if m.group(0) == "&" or (m.group(1) and m.group(1) not in _HTML_ENTITIES):
+            if m.group(2) is not None or (m.group(1) and m.group(1) not in _HTML_ENTITIES):
                 raise _Decline
         starts = value.count("<") - value.count("</")
         if not starts:
@@ -497,8 +512,10 @@ class _Walker:
         titles = 0
         feed_links: list[dict[str, str]] = []
         for el in channel:
-            saved = self.base
-            self.base = self._rebase(saved, el)
+            saved, saved_lang = self.base, self.lang
+            if self.scoped:
+                self.base = self._rebase(saved, el)
+                self.lang = self._relang(saved_lang, el)
             try:
                 k = self.key(el)
                 if k == "item":
@@ -518,12 +535,16 @@ class _Walker:
                     feed[k] = self.text(el)
                 elif k in ("image", "textinput"):
                     self._inert(el, _IMAGE_CHILDREN)
+                elif k == "itunes_owner":
+                    self._inert(el, frozenset({"itunes_name", "itunes_email"}))
+                elif k == "itunes_category":
+                    self._inert(el, frozenset({"itunes_category"}))
                 elif k in _HARMLESS_IN_FEED:
                     self._inert(el)
                 else:
                     self._unknown(el)
             finally:
-                self.base = saved
+                self.base, self.lang = saved, saved_lang
         return entries
 
     def _feed_link(self, el: Any, feed: dict[str, Any], links: list[dict[str, str]]) -> None:
@@ -559,8 +580,10 @@ class _Walker:
         titles = 0
         feed_links: list[dict[str, str]] = []
         for el in root:
-            saved = self.base
-            self.base = self._rebase(saved, el)
+            saved, saved_lang = self.base, self.lang
+            if self.scoped:
+                self.base = self._rebase(saved, el)
+                self.lang = self._relang(saved_lang, el)
             try:
                 k = self.key(el)
                 if k == "entry":
@@ -591,7 +614,7 @@ class _Walker:
                 else:
                     self._unknown(el)
             finally:
-                self.base = saved
+                self.base, self.lang = saved, saved_lang
         return entries
 
     # ----------------------------------------------------------------- entries
@@ -605,8 +628,10 @@ class _Walker:
         """The children of an entry (depth 1) or of a media:group/content in it (deeper):
         depth matters to which title and summary feedparser keeps."""
         for el in parent:
-            saved = self.base
-            self.base = self._rebase(saved, el)
+            saved, saved_lang = self.base, self.lang
+            if self.scoped:
+                self.base = self._rebase(saved, el)
+                self.lang = self._relang(saved_lang, el)
             try:
                 k = self.key(el)
                 if depth > 1 and not k.startswith("media_"):
@@ -627,12 +652,13 @@ class _Walker:
                     self._entry_link(el, e)
                 elif k in ("guid", "id"):
                     self._guid(el, e)
-                elif k in ("description", "summary", "media_description"):
+                elif k in ("description", "summary", "media_description", "itunes_summary"):
                     if "summary" in e and not state.has_content:
                         # _start_description/_start_summary: a second summary is content.
                         self._content(el, e, state, "text/plain", rss)
                         continue
-                    default = "text/plain" if k == "summary" else "text/html"
+                    html_first = k in ("description", "media_description")
+                    default = "text/html" if html_first else "text/plain"
                     value, type_ = self.content_text(el, default, rss=rss)
                     if state.summary_map is None or depth <= state.summary_map:
                         e["summary"] = value
@@ -645,14 +671,14 @@ class _Walker:
                     e["published_parsed"] = self.date(el)
                 elif k in ("updated", "modified", "dc_date", "lastbuilddate", "dcterms_modified"):
                     e["updated_parsed"] = self.date(el)
-                elif k in ("author", "dc_creator", "dc_author"):
+                elif k in ("author", "dc_creator", "dc_author", "itunes_author"):
                     if rss or k != "author":
                         self._rss_author(el, e)
                     else:
                         self._atom_author(el, e)
                 elif k in ("category", "dc_subject", "media_category"):
                     self._category(el, e, rss=rss)
-                elif k == "media_keywords":
+                elif k in ("media_keywords", "itunes_keywords"):
                     if el.attrib:
                         raise _Decline
                     tags = e.setdefault("tags", [])
@@ -676,7 +702,7 @@ class _Walker:
                 else:
                     self._unknown(el)
             finally:
-                self.base = saved
+                self.base, self.lang = saved, saved_lang
 
     def _content(
         self, el: Any, e: dict[str, Any], state: _EntryState, default: str, rss: bool
