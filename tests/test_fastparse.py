@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator import fastparse, parse
+from aggregator import fpcompat, parse
 from aggregator.errors import ParseError
 from aggregator.models import ParsedFeed
 from aggregator.normalize import clean_title, normalize_feed, sanitize_html
@@ -244,7 +244,8 @@ ITEMS = {
     "bare ampersand words": "<title>A</title><link>https://news.example/1</link><description>"
     "&lt;p&gt;AT&amp;T&lt;/p&gt;</description>",
     "authors": "<title>A</title><link>https://news.example/1</link>"
-    "<author>jane@news.example (Jane Doe)</author><dc:creator>Bob</dc:creator>",
+    "<author>jane@news.example (Jane Doe)</author><dc:creator>Bob</dc:creator>"
+    "<dc:creator>Ann Lee (ann@news.org)</dc:creator><author>jim@news.com (Jim)</author>",
     "categories": "<title>C</title><link>https://news.example/1</link>"
     "<category domain='x'>World</category><category>World</category><category>Europe</category>",
     "content before description": "<title>C</title><link>https://news.example/1</link>"
@@ -475,12 +476,12 @@ def test_parse_feed_uses_the_fast_path_unless_told_not_to(monkeypatch):
 def test_tables_copied_from_feedparser_still_match_it():
     cls = feedparser.api.StrictFeedParser
     handlers = {n.split("_", 2)[2] for n in dir(cls) if n.startswith(("_start_", "_end_"))}
-    assert fastparse.FEEDPARSER_HANDLERS == handlers
+    assert fpcompat.FEEDPARSER_HANDLERS == handlers
     known = {k.lower(): v for k, v in feedparser.mixin._FeedParserMixin.namespaces.items()}
-    assert set(fastparse._NAMESPACES) | fastparse._OTHER_KNOWN_NAMESPACES == set(known)
-    assert all(known[k] == v for k, v in fastparse._NAMESPACES.items())
-    assert fastparse._CP1252 == feedparser.mixin._cp1252
-    assert fastparse._ACCEPTABLE_URI_SCHEMES == set(feedparser.urls.ACCEPTABLE_URI_SCHEMES)
+    assert set(fpcompat.NAMESPACES) | fpcompat.OTHER_KNOWN_NAMESPACES == set(known)
+    assert all(known[k] == v for k, v in fpcompat.NAMESPACES.items())
+    assert fpcompat.CP1252 == feedparser.mixin._cp1252
+    assert fpcompat.ACCEPTABLE_URI_SCHEMES == set(feedparser.urls.ACCEPTABLE_URI_SCHEMES)
 
 
 URL_TEXT = st.text(alphabet="abAB09/.-_?#;:=&%[]@\\ \t~", max_size=24)
@@ -502,4 +503,4 @@ URL_TEXT = st.text(alphabet="abAB09/.-_?#;:=&%[]@\\ \t~", max_size=24)
 )
 def test_urljoin_shortcuts_equal_urllib(base, prefix, rest):
     uri = prefix + rest
-    assert fastparse._urljoin(base, uri) == feedparser.urls._urljoin(base, uri)
+    assert fpcompat.urljoin(base, uri) == feedparser.urls._urljoin(base, uri)

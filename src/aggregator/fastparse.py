@@ -6,7 +6,8 @@ that parse.py reads (`id`, `link`, `guidislink`, `links`, `title(_detail)`,
 `summary(_detail)`, `content`, `authors`, `author(_detail)`, `tags`, `media_content`,
 `*_parsed` dates; feed `title_detail`, `link`, `language`, `ttl`, `sy_*`), following what
 feedparser 6's handlers do element by element, so parse.py turns both into a ParsedFeed with
-the same code. Dates go through the date function parse.py passes in (feedparser's own).
+the same code. Dates go through the date function parse.py passes in (feedparser's own);
+feedparser's text, URL and HTML rules live in fpcompat.py.
 
 Whenever the document is anything else it returns None, and parse.py uses feedparser: a
 DOCTYPE or entity declaration (so no XXE, no billion laughs), any lxml error or warning, an
@@ -23,14 +24,14 @@ feedparser would guess to be HTML. Declining is always safe; a wrong answer is a
 
 from __future__ import annotations
 
-import html
 import re
-import urllib.parse
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from lxml import etree
+
+from . import fpcompat
 
 __all__ = ["parse_fast"]
 
@@ -41,78 +42,6 @@ _ATOM = "http://www.w3.org/2005/Atom"
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 _XML_BASE = f"{{{_XML_NS}}}base"
 _XML_LANG = f"{{{_XML_NS}}}lang"
-
-#: feedparser 6.0's namespace URI -> standard prefix table (mixin._FeedParserMixin.namespaces,
-#: lower-cased), for the URIs this module meets; tests check it against feedparser's.
-_NAMESPACES = {
-    "": "",
-    "http://backend.userland.com/rss": "",
-    "http://blogs.law.harvard.edu/tech/rss": "",
-    "http://purl.org/rss/1.0/": "",
-    "http://www.w3.org/2005/atom": "",
-    "http://purl.org/atom/ns#": "",
-    "http://purl.org/rss/1.0/modules/content/": "content",
-    "http://purl.org/dc/elements/1.1/": "dc",
-    "http://purl.org/dc/terms/": "dcterms",
-    "http://search.yahoo.com/mrss": "media",
-    "http://search.yahoo.com/mrss/": "media",
-    "http://purl.org/rss/1.0/modules/syndication/": "sy",
-    "http://purl.org/rss/1.0/modules/slash/": "slash",
-    "http://wellformedweb.org/commentapi/": "wfw",
-    "http://rssnamespace.org/feedburner/ext/1.0": "feedburner",
-    "http://www.itunes.com/dtds/podcast-1.0.dtd": "itunes",
-    "http://www.georss.org/georss": "georss",
-    "http://www.w3.org/1999/xhtml": "xhtml",
-    "http://purl.org/rss/1.0/modules/threading/": "thr",
-    "http://webns.net/mvcb/": "admin",
-}
-#: Every other namespace feedparser knows: an element in one of them is declined (we would
-#: have to know its prefix); tests check the union against feedparser's table.
-_OTHER_KNOWN_NAMESPACES = frozenset(
-    """http://my.netscape.com/rdf/simple/0.9/ http://example.com/newformat#
-    http://example.com/necho http://purl.org/echo/ uri/of/echo/namespace#
-    http://purl.org/pie/ http://purl.org/rss/1.0/modules/rss091#
-    http://purl.org/rss/1.0/modules/aggregation/ http://purl.org/rss/1.0/modules/annotate/
-    http://media.tangent.org/rss/1.0/ http://backend.userland.com/blogchannelmodule
-    http://creativecommons.org/ns#license http://web.resource.org/cc/
-    http://cyber.law.harvard.edu/rss/creativecommonsrssmodule.html
-    http://backend.userland.com/creativecommonsrssmodule
-    http://purl.org/rss/1.0/modules/company http://my.theinfo.org/changed/1.0/rss/
-    http://purl.org/rss/1.0/modules/email/ http://purl.org/rss/1.0/modules/event/
-    http://freshmeat.net/rss/fm/ http://xmlns.com/foaf/0.1/
-    http://www.w3.org/2003/01/geo/wgs84_pos# http://www.opengis.net/gml http://postneo.com/icbm/
-    http://purl.org/rss/1.0/modules/image/ http://example.com/dtds/podcast-1.0.dtd
-    http://purl.org/rss/1.0/modules/link/ http://madskills.com/public/xml/rss/module/pingback/
-    http://prismstandard.org/namespaces/1.2/basic/ http://www.w3.org/1999/02/22-rdf-syntax-ns#
-    http://www.w3.org/2000/01/rdf-schema# http://purl.org/rss/1.0/modules/reference/
-    http://purl.org/rss/1.0/modules/richequiv/ http://purl.org/rss/1.0/modules/search/
-    http://schemas.xmlsoap.org/soap/envelope/ http://purl.org/rss/1.0/modules/servicestatus/
-    http://hacks.benhammersley.com/rss/streaming/ http://purl.org/rss/1.0/modules/subscription/
-    http://schemas.pocketsoap.com/rss/mydescmodule/ http://purl.org/rss/1.0/modules/taxonomy/
-    http://purl.org/rss/1.0/modules/textinput/ http://madskills.com/public/xml/rss/module/trackback/
-    http://purl.org/rss/1.0/modules/wiki/ http://www.w3.org/1999/xlink
-    http://www.w3.org/xml/1998/namespace http://podlove.org/simple-chapters""".split()
-)
-
-#: Element keys ("prefix_localname" as feedparser dispatches them) that have a _start_/_end_
-#: handler in feedparser 6.0; tests check this against the installed feedparser.
-FEEDPARSER_HANDLERS = frozenset(
-    """abstract author body category cc_license channel cloud content content_encoded
-    contributor copyright created creativeCommons_license creativecommons_license dc_author
-    dc_contributor dc_creator dc_date dc_description dc_language dc_publisher dc_rights
-    dc_subject dc_title dcterms_created dcterms_issued dcterms_modified dcterms_valid
-    description email enclosure entry expirationdate feed feedburner_browserfriendly fullitem
-    generator geom georss_box georss_line georss_point georss_polygon georss_where georssgeom
-    gml_exterior gml_linearring gml_linestring gml_point gml_polygon gml_pos gml_poslist guid
-    height homepage id image info issued item itunes_author itunes_block itunes_category
-    itunes_email itunes_explicit itunes_image itunes_keywords itunes_link itunes_name
-    itunes_owner itunes_subtitle itunes_summary keywords language lastbuilddate link
-    managingeditor media_category media_content media_credit media_description media_group
-    media_keywords media_license media_player media_rating media_restriction media_thumbnail
-    media_title modified name newlocation psc_chapter psc_chapters pubdate published rights
-    rss source subtitle summary tagline tags textInput textinput title updated uri url
-    webmaster where width xhtml_body""".split()
-)
 
 #: Element keys without a handler whose text feedparser would store under a key parse.py
 #: reads (directly or through FeedParserDict's key map): declined wherever they appear.
@@ -143,36 +72,7 @@ _HARMLESS_IN_ENTRY = frozenset(
 #: Containers whose children are only read by feedparser into their own dictionary.
 _IMAGE_CHILDREN = frozenset("title link url width height description name".split())
 
-_CP1252 = {
-    i: bytes([i]).decode("cp1252") for i in range(128, 160) if i not in (129, 141, 143, 144, 157)
-}
 _XML_DECL = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']")
-_URI_FIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
-_LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
-#: feedparser's looks_like_html triggers: a close tag or an entity reference.
-_HTMLISH = re.compile(r"</\w+>|&#?\w+;")
-_EMAIL = re.compile(
-    r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""  # noqa: E501  (feedparser's own)
-)
-#: HTML this module does not reproduce feedparser's rewriting of: comments, declarations,
-#: CDATA, processing instructions, script/style bodies, "<" not starting a tag.
-_HTML_HARD = re.compile(r"<[!?]|<(?:script|style|textarea|xmp|plaintext)\b|<(?![A-Za-z/])", re.I)
-#: "&" starting a reference: a named one must be known and end in ";", a numeric one must be
-#: complete; any other "&" is text to both parsers.
-_HTML_REF = re.compile(r"&(?:#[0-9]+;|#[xX][0-9A-Fa-f]+;|([A-Za-z][A-Za-z0-9]*);|([A-Za-z#]|$))")
-#: A start tag with attributes (rewritten), and one without (left alone, only counted).
-_HTML_START_TAG = re.compile(
-    r"<([A-Za-z][A-Za-z0-9:-]*)((?:\s+[^\s\"'<>/=]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)+)\s*(/?)>"
-)
-_HTML_BARE_TAG = re.compile(r"<[A-Za-z][A-Za-z0-9:-]*\s*/?>")
-_HTML_ATTR = re.compile(r"\s+([^\s\"'<>/=]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'=<>`]+)))?")
-_BARE_AMPERSAND = re.compile(r"&(?!#\d+;|#x[0-9a-fA-F]+;|\w+;)")
-_ACCEPTABLE_URI_SCHEMES = frozenset(
-    """file ftp gopher h323 hdl http https imap magnet mailto mms news nntp prospero rsync
-    rtsp rtspu sftp shttp sip sips snews svn svn+ssh telnet wais aim callto cvs facetime
-    feed git gtalk irc ircs irc6 itms msnim skype ssh smb ymsg""".split()
-)
-_HTML_ENTITIES = frozenset(html.entities.name2codepoint) | {"apos"}
 _CONTENT_TYPES = {
     "text": "text/plain",
     "plain": "text/plain",
@@ -197,8 +97,7 @@ class _EntryState:
         self.has_content = False
 
 
-class _Decline(Exception):
-    """The document is not one this module is sure about: use feedparser."""
+_Decline = fpcompat.Unsure
 
 
 def parse_fast(
@@ -279,7 +178,7 @@ class _Walker:
     def run(self, root: Any) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
         self._check_attributes(root)
         # feedparser's first start tag already does make_safe_absolute_uri(base, base).
-        self.base = self._settled(_safe_absolute(self.base, self.base) or self.base)
+        self.base = self._settled(fpcompat.safe_absolute(self.base, self.base) or self.base)
         self.base = self._rebase(self.base, root)
         tag = root.tag
         feed: dict[str, Any] = {}
@@ -326,9 +225,9 @@ class _Walker:
         lowered = ns.lower()
         if "backend.userland.com/rss" in lowered:
             lowered = "http://backend.userland.com/rss"
-        if lowered in _NAMESPACES:
-            prefix = _NAMESPACES[lowered]
-        elif lowered in _OTHER_KNOWN_NAMESPACES:
+        if lowered in fpcompat.NAMESPACES:
+            prefix = fpcompat.NAMESPACES[lowered]
+        elif lowered in fpcompat.OTHER_KNOWN_NAMESPACES:
             raise _Decline
         else:
             prefix = el.prefix or ""
@@ -346,7 +245,7 @@ class _Walker:
         xml_base = el.get(_XML_BASE)
         if not xml_base:
             return parent
-        return self._settled(_safe_absolute(parent, xml_base) or parent)
+        return self._settled(fpcompat.safe_absolute(parent, xml_base) or parent)
 
     @staticmethod
     def _relang(parent: str | None, el: Any) -> str | None:
@@ -359,7 +258,7 @@ class _Walker:
     @staticmethod
     def _settled(base: str) -> str:
         """feedparser re-joins the base with itself at every start tag: it must not change."""
-        if (_safe_absolute(base, base) or base) != base:
+        if (fpcompat.safe_absolute(base, base) or base) != base:
             raise _Decline
         return base
 
@@ -381,12 +280,12 @@ class _Walker:
             k = self.key(child)
             if k in allowed:
                 continue
-            if k in FEEDPARSER_HANDLERS or k in _DANGEROUS_PLAIN:
+            if k in fpcompat.FEEDPARSER_HANDLERS or k in _DANGEROUS_PLAIN:
                 raise _Decline
 
     def _unknown(self, el: Any) -> None:
         k = self.key(el)
-        if k in FEEDPARSER_HANDLERS or k in _DANGEROUS_PLAIN:
+        if k in fpcompat.FEEDPARSER_HANDLERS or k in _DANGEROUS_PLAIN:
             raise _Decline
         self._inert(el)
 
@@ -410,19 +309,8 @@ class _Walker:
             raise _Decline  # markup inside a text element: feedparser re-serialises it
         return (el.text or "").strip()
 
-    @staticmethod
-    def finish(output: str) -> str:
-        """The end of feedparser's pop(): the utf-8-read-as-latin-1 repair and cp1252."""
-        if output.isascii():
-            return output
-        try:
-            output = output.encode("iso-8859-1").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
-        return output.translate(_CP1252)
-
     def text(self, el: Any) -> str:
-        return self.finish(self.raw_text(el))
+        return fpcompat.repair(self.raw_text(el))
 
     def content_text(self, el: Any, default_type: str, rss: bool) -> tuple[str, str]:
         """(value, type) of a push_content element: title, description, summary, content."""
@@ -433,69 +321,17 @@ class _Walker:
         if type_ is None:
             raise _Decline  # xhtml, base64 and other MIME types
         output = self.raw_text(el)
-        if rss and type_ == "text/plain" and _HTMLISH.search(output):
+        if rss and type_ == "text/plain" and fpcompat.HTMLISH.search(output):
             raise _Decline  # feedparser guesses (looks_like_html)
         if type_ == "text/html":
             output = self.resolve_html(output)
-        return self.finish(output), type_
+        return fpcompat.repair(output), type_
 
     def resolve_html(self, value: str) -> str:
-        """Start tags rewritten as feedparser's RelativeURIResolver writes them: attributes
-        sorted, relative a/@href and img/@src made absolute. The sanitiser (normalize.py)
-        re-serialises the rest, so only what survives it has to be equal."""
-        if "<" not in value and "&" not in value:
-            return value
-        if _HTML_HARD.search(value):
-            raise _Decline
-        for m in _HTML_REF.finditer(value):
-            if m.group(2) is not None or (m.group(1) and m.group(1) not in _HTML_ENTITIES):
-                raise _Decline
-        starts = value.count("<") - value.count("</")
-        if not starts:
-            return value
-        done = 0
-        resolved = self.resolved
-        base = self.base
-
-        def resolve(v: str) -> str:
-            key = (base, v)
-            if key not in resolved:
-                resolved[key] = _safe_absolute(base, v.strip()) or v
-            return resolved[key]
-
-        def tag(m: re.Match[str]) -> str:
-            nonlocal done
-            done += 1
-            name = m.group(1).lower()
-            found = _HTML_ATTR.findall(m.group(2))
-            if len(found) == 1 and name not in ("a", "img"):
-                # Nothing to sort or resolve: the sanitiser sees the same element either way.
-                return m.group(0)
-            attrs: dict[str, str] = {}
-            for a in _HTML_ATTR.finditer(m.group(2)):
-                key = a.group(1).lower()
-                if key in attrs or key == "reversed":
-                    raise _Decline
-                # Values as written: feedparser's sgmllib decodes no references in them.
-                raw = next((v for v in a.group(2, 3, 4) if v is not None), None)
-                v = key if raw is None else raw
-                if key in ("rel", "type"):
-                    v = v.lower()
-                elif (name, key) in (("a", "href"), ("img", "src")):
-                    v = resolve(v)
-                v = v.replace(">", "&gt;").replace("<", "&lt;").replace('"', "&quot;")
-                attrs[key] = _BARE_AMPERSAND.sub("&amp;", v)
-            rendered = "".join(f' {k}="{v}"' for k, v in sorted(attrs.items()))
-            return f"<{name}{rendered}{m.group(3)}>"
-
-        bare = len(_HTML_BARE_TAG.findall(value)) if "<" in value else 0
-        result = _HTML_START_TAG.sub(tag, value) if bare != starts else value
-        if bare + done != starts:
-            raise _Decline
-        return result
+        return fpcompat.resolve_html(value, self.base, self.resolved)
 
     def resolve_uri(self, uri: str) -> str:
-        return _urljoin(self.base, uri)
+        return fpcompat.urljoin(self.base, uri)
 
     # ----------------------------------------------------------------- dates
 
@@ -548,7 +384,7 @@ class _Walker:
         return entries
 
     def _feed_link(self, el: Any, feed: dict[str, Any], links: list[dict[str, str]]) -> None:
-        a = _enforce_href(self.attrs(el))
+        a = fpcompat.enforce_href(self.attrs(el))
         if len(el):
             raise _Decline
         rel = a.setdefault("rel", "alternate")
@@ -556,13 +392,13 @@ class _Walker:
         if "href" in a:
             a["href"] = self.resolve_uri(a["href"])
             links.append(a)
-            if rel == "alternate" and _is_html_type(a["type"]):
+            if rel == "alternate" and fpcompat.is_html_type(a["type"]):
                 feed["link"] = a["href"]
             return
         output = self.raw_text(el)
         if output:
             output = self.resolve_uri(output)
-        output = _LINK_ENTITY.sub(r"&\g<1>", self.finish(output))
+        output = fpcompat.LINK_ENTITY.sub(r"&\g<1>", fpcompat.repair(output))
         feed["link"] = output
 
     def _item(self, item: Any) -> dict[str, Any]:
@@ -688,7 +524,7 @@ class _Walker:
                 elif k == "enclosure":
                     if len(el):
                         raise _Decline
-                    a = _enforce_href(self.attrs(el))
+                    a = fpcompat.enforce_href(self.attrs(el))
                     a["rel"] = "enclosure"
                     e.setdefault("links", []).append(a)
                 elif k == "media_content" or (k == "media_group" and not el.attrib):
@@ -724,22 +560,22 @@ class _Walker:
     def _entry_link(self, el: Any, e: dict[str, Any]) -> None:
         if len(el):
             raise _Decline
-        a = _enforce_href(self.attrs(el))
+        a = fpcompat.enforce_href(self.attrs(el))
         rel = a.setdefault("rel", "alternate")
         a.setdefault("type", "application/atom+xml" if rel == "self" else "text/html")
         links = e.setdefault("links", [])
         links.append(a)
         if "href" in a:
             a["href"] = self.resolve_uri(a["href"])
-            if rel == "alternate" and _is_html_type(a["type"]):
+            if rel == "alternate" and fpcompat.is_html_type(a["type"]):
                 e["link"] = a["href"]
             return
         output = self.raw_text(el)
         if output:
             output = self.resolve_uri(output)
-        output = self.finish(output)
+        output = fpcompat.repair(output)
         output = output.replace("&amp;", "&")
-        output = _LINK_ENTITY.sub(r"&\g<1>", output)
+        output = fpcompat.LINK_ENTITY.sub(r"&\g<1>", output)
         e["link"] = output
         if output:
             a["href"] = output
@@ -760,20 +596,7 @@ class _Walker:
         e["author"] = author
         if not author:
             return
-        email = None
-        match = _EMAIL.search(author)
-        if match:
-            email = match.group(0)
-            author = author.replace(email, "")
-            author = author.replace("()", "")
-            author = author.replace("<>", "")
-            author = author.replace("&lt;&gt;", "")
-            author = author.strip()
-            if author and author[0] == "(":
-                author = author[1:]
-            if author and author[-1] == ")":
-                author = author[:-1]
-            author = author.strip()
+        author, email = fpcompat.split_author(author)
         if author or email:
             e.setdefault("author_detail", detail)
         if author:
@@ -837,62 +660,3 @@ def _valid_date(value: Any) -> bool:
     except (TypeError, ValueError, OverflowError):
         return False
     return True
-
-
-# --------------------------------------------------------------------------- URLs
-
-
-def _is_html_type(type_: str) -> bool:
-    """feedparser's map_content_type(type) in html_types."""
-    type_ = type_.lower()
-    return type_ in ("text/html", "application/xhtml+xml", "html", "xhtml")
-
-
-def _enforce_href(a: dict[str, str]) -> dict[str, str]:
-    href = a.get("url", a.get("uri", a.get("href")))
-    if href:
-        a.pop("url", None)
-        a.pop("uri", None)
-        a["href"] = href
-    return a
-
-
-_SIMPLE_ABSOLUTE = re.compile(
-    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[^\s;#?\[\]\\\x00-\x1f\x7f]*)?"
-    r"(?:\?[^\s#\\\x00-\x1f\x7f]+)?"
-)
-_SIMPLE_PATH = re.compile(
-    r"/[^/\s;#?\[\]\\\x00-\x1f\x7f][^\s;#?\[\]\\\x00-\x1f\x7f]*(?:\?[^\s#\\\x00-\x1f\x7f]+)?"
-)
-_SIMPLE_ORIGIN = re.compile(r"(https?://[A-Za-z0-9.-]+(?::[0-9]+)?)(?:[/?#]|$)")
-
-
-def _urljoin(base: str, uri: str) -> str:
-    """feedparser.urls._urljoin; the two commonest shapes without urllib (equal results:
-    tests/test_fastparse.py::test_urljoin_shortcuts_equal_urllib)."""
-    if _SIMPLE_ABSOLUTE.fullmatch(uri):
-        return uri  # urljoin re-assembles it unchanged
-    if _SIMPLE_PATH.fullmatch(uri):
-        path = uri.partition("?")[0]
-        origin = _SIMPLE_ORIGIN.match(base)
-        if origin and "//" not in path and "/." not in path:
-            return origin.group(1) + uri
-    uri = _URI_FIXER.sub(r"\1\3", uri)
-    try:
-        return urllib.parse.urljoin(base, uri)
-    except ValueError:
-        return ""
-
-
-def _safe_absolute(base: str, rel: str) -> str:
-    """feedparser.urls.make_safe_absolute_uri (base is never empty here)."""
-    if not rel:
-        try:
-            scheme = urllib.parse.urlparse(base)[0]
-        except ValueError:
-            return ""
-        return base if not scheme or scheme in _ACCEPTABLE_URI_SCHEMES else ""
-    uri = _urljoin(base, rel)
-    if uri.strip().split(":", 1)[0] not in _ACCEPTABLE_URI_SCHEMES:
-        return ""
-    return uri
