@@ -16,6 +16,7 @@ ALLOWED = {
     "sqlite_utils": {"store.py", "schema.py"},
     "sqlite3": {"store.py"},
     "feedparser": {"parse.py"},
+    "lxml": {"fastparse.py"},
     "datasette": {"web.py", "webfacets.py"},
     "uvicorn": {"web.py"},
     "listparser": {"opml.py"},
