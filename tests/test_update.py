@@ -320,3 +320,58 @@ def test_unexpected_error_in_one_feed_does_not_stop_the_run(
     assert [o.error for o in summary.failed] == [
         "unexpected ValueError: a corner case nobody foresaw"
     ]
+
+
+def test_small_writes_share_a_transaction_and_entry_writes_go_alone(tmp_path: Path) -> None:
+    """_BatchWriter: writes queued together share one transaction unless they store
+    entries; each write still sees its own result, and one failing write fails only its
+    batch."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aggregator.errors import StoreError
+    from aggregator.update import _BatchWriter
+
+    seen: list[tuple[str, bool]] = []
+
+    with Store(tmp_path / "t.db") as store, ThreadPoolExecutor(max_workers=1) as thread:
+
+        def job(name: str, fail: bool = False):
+            def run():
+                seen.append((name, store.db.conn.in_transaction))
+                if fail:
+                    raise StoreError("disk full", path=store.path)
+                return name
+
+            return run
+
+        async def main():
+            writer = _BatchWriter(store, thread)
+
+            def small(name: str):
+                return asyncio.ensure_future(writer.write(job(name), alone=False))
+
+            first = [small(f"s{i}") for i in range(3)]
+            alone = asyncio.ensure_future(writer.write(job("entries"), alone=True))
+            late = [small(f"t{i}") for i in range(2)]
+            alone_again = asyncio.ensure_future(writer.write(job("more"), alone=True))
+            broken = [
+                asyncio.ensure_future(writer.write(job("u0", fail=True), alone=False)),
+                asyncio.ensure_future(writer.write(job("u1"), alone=False)),
+            ]
+            results = await asyncio.gather(*first, alone, *late, alone_again)
+            errors = await asyncio.gather(*broken, return_exceptions=True)
+            await writer.close()
+            return results, errors
+
+        results, errors = asyncio.run(main())
+
+    assert results == ["s0", "s1", "s2", "entries", "t0", "t1", "more"]
+    # All were queued before the store thread took the first batch: the three small ones
+    # in one transaction, the entry write alone, the next small ones together; the
+    # failing write takes down its own batch only.
+    assert seen == [
+        ("s0", True), ("s1", True), ("s2", True), ("entries", False), ("t0", True),
+        ("t1", True), ("more", False), ("u0", True),
+    ]  # fmt: skip
+    assert all(isinstance(e, StoreError) for e in errors)

@@ -231,7 +231,10 @@ async def _update(
                     rng,
                     body_hash,
                     prepared,
-                )
+                ),
+                # Feeds with entries to store commit one by one, as they come; the rest
+                # (304s, errors, unchanged bodies) share a commit.
+                alone=isinstance(prepared, PreparedFeed),
             )
             outcomes.append(outcome)
             if on_outcome is not None:
@@ -273,12 +276,14 @@ async def _update(
 
 
 class _BatchWriter:
-    """Runs store writes on the store thread, those that queued up meanwhile in one
-    transaction: a poll of thousands of feeds answering 304 paid a commit per feed.
+    """Runs store writes on the store thread; small writes that queued up meanwhile (a
+    304, an error: one feed row and one fetch_log row each) share one transaction. A poll
+    of thousands of feeds answering 304 paid a commit per feed.
 
-    Each write keeps its own savepoint (Store.transaction nests), so one feed's failure
-    stays its own; a StoreError (the database itself failed) fails the whole batch and, as
-    before, stops the run. A batch holds at most `_BATCH` writes.
+    A write of new entries runs in a transaction of its own, so what a crash can lose is
+    still at most the feed being written. Within a shared transaction each write keeps its
+    own savepoint (Store.transaction nests); a StoreError (the database itself failed)
+    fails the whole batch and, as before, stops the run.
     """
 
     _BATCH = 256
@@ -286,23 +291,30 @@ class _BatchWriter:
     def __init__(self, store: Store, thread: ThreadPoolExecutor) -> None:
         self._store = store
         self._thread = thread
-        self._queue: list[tuple[Callable[[], FeedOutcome], asyncio.Future[FeedOutcome]]] = []
+        self._queue: list[tuple[Callable[[], FeedOutcome], bool, asyncio.Future[FeedOutcome]]]
+        self._queue = []
         self._running: asyncio.Task[None] | None = None
 
-    async def write(self, job: Callable[[], FeedOutcome]) -> FeedOutcome:
+    async def write(self, job: Callable[[], FeedOutcome], *, alone: bool) -> FeedOutcome:
         future: asyncio.Future[FeedOutcome] = asyncio.get_running_loop().create_future()
-        self._queue.append((job, future))
+        self._queue.append((job, alone, future))
         if self._running is None or self._running.done():
             self._running = asyncio.create_task(self._drain())
         return await future
 
+    def _take(self) -> list[tuple[Callable[[], FeedOutcome], asyncio.Future[FeedOutcome]]]:
+        """The next batch: one write that goes alone, or a run of small ones."""
+        queue = [q for q in self._queue if not q[2].cancelled()]
+        size = 1
+        if queue and not queue[0][1]:
+            while size < min(len(queue), self._BATCH) and not queue[size][1]:
+                size += 1
+        self._queue = queue[size:]
+        return [(job, future) for job, _, future in queue[:size]]
+
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._queue:
-            batch = [(j, f) for j, f in self._queue[: self._BATCH] if not f.cancelled()]
-            del self._queue[: self._BATCH]
-            if not batch:
-                continue
+        while batch := self._take():
             try:
                 outcomes = await loop.run_in_executor(
                     self._thread, self._run, [job for job, _ in batch]
@@ -319,6 +331,8 @@ class _BatchWriter:
                     future.set_result(outcome)
 
     def _run(self, jobs: list[Callable[[], FeedOutcome]]) -> list[FeedOutcome]:
+        if len(jobs) == 1:
+            return [jobs[0]()]
         with self._store.transaction():
             return [job() for job in jobs]
 
