@@ -36,6 +36,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import operator
 import re
 import unicodedata
 from array import array
@@ -50,7 +51,7 @@ __all__ = ["ClusterSettings", "Clusterer", "tokens"]
 #: Candidate search (see Clusterer._candidates): the rarest tokens always probed, and the
 #: postings visited beyond them at most.
 _ALWAYS_PROBED = 4
-_PROBE_BUDGET = 1000
+_PROBE_BUDGET = 500
 #: Share of the window that may change (articles added or evicted) before IDF is recounted.
 #: Share of the window that may change (articles added or evicted) before the indexed
 #: vectors are weighted again with the window's current IDF.
@@ -78,7 +79,7 @@ class ClusterSettings:
     probe_tokens: int = 24
     #: ... and how many of the articles found, ranked by the IDF weight they share with it,
     #: are scored exactly.
-    max_candidates: int = 20
+    max_candidates: int = 10
     #: Jaccard of word 3-shingles at which an article is a copy of a member (wire copy).
     syndication: float = 0.6
     #: Body tokens that count besides the headline: the lead, which names who did what,
@@ -276,8 +277,10 @@ class Clusterer:
         self._members: dict[int, set[int]] = {}
         self._centroids: dict[int, tuple[tuple[str, ...], array[float], float]] = {}
         self._first: dict[int, float] = {}
-        #: Articles added or evicted since the indexed vectors were last weighted.
+        #: Articles added or evicted since the indexed vectors were last weighted, and those
+        #: evicted since (still listed in postings).
         self._changes = 0
+        self._evicted = 0
         self._next_id = max([next_story_id, *(sid + 1 for _, sid in recent)])
         for story, story_id in sorted(recent, key=lambda r: (r[0].published, r[0].article_id)):
             self._add(_Doc(story, story_id, settings))
@@ -355,10 +358,15 @@ class Clusterer:
             weight = query[t]
             for i in postings:
                 shared[i] += weight
-        ranked = (
-            (w, -i) for i, w in shared.items()
-            if (d := docs.get(i)) is not None and d.time - doc.time <= s.window_hours
-        )  # fmt: skip
+        if self._evicted or self._newest > doc.time + s.window_hours:
+            # Postings still list evicted articles, or the index holds articles beyond the
+            # window ahead of this one (a batch reaching back in time): leave them out.
+            ranked: Iterable[tuple[float, int]] = (
+                (w, -i) for i, w in shared.items()
+                if (d := docs.get(i)) is not None and d.time - doc.time <= s.window_hours
+            )  # fmt: skip
+        else:
+            ranked = zip(shared.values(), map(operator.neg, shared.keys()), strict=True)
         return [docs[-neg_id] for _, neg_id in heapq.nlargest(s.max_candidates, ranked)]
 
     def _vector(self, doc: _Doc) -> array[float]:
@@ -374,7 +382,7 @@ class Clusterer:
     def _reweight(self) -> None:
         """Weight every indexed vector, and so every centroid, with the current IDF; drop
         evicted articles from the postings."""
-        self._changes = 0
+        self._changes = self._evicted = 0
         postings: dict[str, list[int]] = {}
         for doc in self._docs.values():
             doc.vec = self._vector(doc)
@@ -432,6 +440,7 @@ class Clusterer:
         while self._queue and self._queue[0][0] < self._horizon:
             doc = self._docs.pop(heapq.heappop(self._queue)[1])
             self._changes += 1
+            self._evicted += 1
             members = self._members[doc.story_id]
             members.discard(doc.article_id)
             if not members:
