@@ -54,14 +54,14 @@ bench-peers: $(PEERS)/venv-reader312/.installed $(PEERS)/venv-f2s/.installed
 bench: install $(VENV)/.bench-installed bench-peers
 	$(BIN)/python bench/eval_stories.py tests/data/eval_dev
 	$(BIN)/python bench/bench_cluster.py --json
+	$(BIN)/python bench/bench_parse.py --feeds 200
 	$(BIN)/python bench/bench_poll.py --feeds 200
 	$(BIN)/python bench/bench_queries.py --articles 100000
 	$(BIN)/python bench/report.py
 
-# --no-cluster: clustering a 60,000-article cold batch takes too long today (see the doc).
 bench-full: install $(VENV)/.bench-installed bench-peers
 	$(BIN)/python bench/bench_cluster.py --full --json
-	$(BIN)/python bench/bench_poll.py --feeds 2000 --no-cluster
+	$(BIN)/python bench/bench_poll.py --feeds 2000
 	$(BIN)/python bench/bench_queries.py --articles 1000000
 	$(BIN)/python bench/report.py
 

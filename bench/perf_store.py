@@ -3,7 +3,8 @@
     python bench/perf_store.py --feeds 200 --runs 3
     python bench/perf_store.py --baseline-src /path/to/other/checkout/src
 
-Feeds come from bench/perf_server.py's generator, parsed and normalised once (not timed);
+Feeds come from bench/feedgen.py (what bench_poll.py serves), parsed and normalised once
+(not timed);
 "first" stores every entry of every feed into an empty database (insert + FTS + topics),
 "again" stores the same documents once more (every entry known: sightings touched only).
 Each run is a fresh child process; with --baseline-src the other checkout runs interleaved
@@ -30,22 +31,24 @@ def child(feeds: int, db: str) -> dict:
     from datetime import UTC, datetime
 
     sys.path.insert(0, str(HERE))
+    import feedgen
     from aggregator.config import load_config
     from aggregator.models import FeedConfig, FetchResult
     from aggregator.normalize import normalize_feed
     from aggregator.parse import parse_feed
     from aggregator.store import Store
     from aggregator.topics import Tagger
-    from perf_server import feed_body
 
     now = datetime(2026, 11, 20, tzinfo=UTC)
     base = load_config(REPO / "feeds.yaml")
+    bodies = [d.body for d in feedgen.load(feeds)["base"][:feeds]]
     urls = [f"http://127.0.0.2/feed/{i}.xml" for i in range(feeds)]
     import dataclasses
 
     config = dataclasses.replace(base, feeds=tuple(FeedConfig(url=u) for u in urls), outlets=())
     tagger = Tagger(config.topics, config.topic_scope)
-    docs = [normalize_feed(parse_feed(feed_body(i, 0), url=u), now=now) for i, u in enumerate(urls)]
+    pairs = zip(bodies, urls, strict=True)
+    docs = [normalize_feed(parse_feed(body, url=u), now=now) for body, u in pairs]
     out = {}
     with Store(db) as store:
         store.sync_config(config)

@@ -375,3 +375,82 @@ def test_small_writes_share_a_transaction_and_entry_writes_go_alone(tmp_path: Pa
         ("t1", True), ("more", False), ("u0", True),
     ]  # fmt: skip
     assert all(isinstance(e, StoreError) for e in errors)
+
+
+def _no_tags(text: str, feed_topics: object) -> tuple:
+    return ()
+
+
+def test_cluster_cache_spares_the_reseeding_and_gives_the_same_stories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon's ClusterCache: the dev set stored in two runs (older half, then newer
+    half); the second run reuses the first run's story index instead of reading the window
+    back, with the same stories as a fresh index. After `recluster` (the epoch moved) the
+    cache is not used."""
+    from datetime import UTC, datetime
+
+    from aggregator import store_stories
+    from aggregator.models import FetchResult
+    from aggregator.normalize import normalize_feed
+    from aggregator.parse import parse_feed
+    from aggregator.update import CLUSTER_SETTINGS, ClusterCache, cluster_new, recluster
+
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    feeds = [
+        (
+            f"http://127.0.0.1:9/{p.name}",
+            normalize_feed(parse_feed(p.read_bytes(), url=""), now=now),
+        )
+        for p in sorted(EVAL_DEV.glob("*.xml"))
+    ]
+    times = sorted(e.published for _, entries in feeds for e in entries)
+    cutoff = times[len(times) // 2]
+    seeds: list[int] = []
+    real_recent = store_stories.recent_members
+    monkeypatch.setattr(
+        store_stories,
+        "recent_members",
+        lambda store, since: seeds.append(1) or real_recent(store, since),
+    )
+
+    def two_runs(folder: str, cache: ClusterCache | None) -> set[frozenset[str]]:
+        (tmp_path / folder).mkdir()
+        config = make_config(tmp_path / folder, [url for url, _ in feeds])
+        with Store(config.database_path) as store:
+            store.sync_config(config)
+            for older in (True, False):
+                states = store.feed_states()
+                for url, entries in feeds:
+                    part = [e for e in entries if (e.published < cutoff) == older]
+                    result = FetchResult(
+                        url=url, final_url=url, status=200, started=now, duration=0.1
+                    )
+                    store.save_entries(
+                        states[url],
+                        result,
+                        part,
+                        tag=lambda t, f: (),
+                        now=now,
+                        body_hash=str(older),
+                    )
+                cluster_new(store, CLUSTER_SETTINGS, cache)
+            groups: dict[int, set[str]] = {}
+            for url, story in store.db.execute(
+                "SELECT a.url, m.story_id FROM story_members m"
+                " JOIN articles a ON a.id = m.article_id"
+            ):
+                groups.setdefault(story, set()).add(url)
+            if cache is not None:
+                recluster(store)
+                horizon = cache.clusterer.horizon
+                assert cache.reusable(store, CLUSTER_SETTINGS, horizon) is None
+        return {frozenset(g) for g in groups.values()}
+
+    fresh = two_runs("fresh", None)
+    assert len(seeds) == 2
+    seeds.clear()
+    cached = two_runs("cached", ClusterCache())
+    assert len(seeds) == 1  # the second run used the first run's index
+    assert cached == fresh
+    assert 1 < len(fresh) < sum(len(g) for g in fresh)  # something clustered, not everything

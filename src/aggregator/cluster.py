@@ -43,6 +43,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from .models import StoryAssignment, StoryInput
 
@@ -291,6 +292,17 @@ class Clusterer:
 
     def indexed_count(self) -> int:
         return len(self._docs)
+
+    @property
+    def horizon(self) -> datetime | None:
+        """Articles published before this have been evicted (None: none yet)."""
+        if self._horizon == -math.inf:
+            return None
+        return datetime.fromtimestamp(self._horizon * 3600.0, UTC)
+
+    @property
+    def next_story_id(self) -> int:
+        return self._next_id
 
     def assign(self, batch: Sequence[StoryInput]) -> list[StoryAssignment]:
         """Assign each article, in published order, to an existing story or a new one."""

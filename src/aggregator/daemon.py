@@ -24,7 +24,7 @@ from .config import load_config
 from .errors import AggregatorError
 from .models import Config
 from .store import Store
-from .update import UpdateSummary, update_async, utcnow
+from .update import ClusterCache, UpdateSummary, update_async, utcnow
 
 log = logging.getLogger("aggregator.run")
 
@@ -68,6 +68,8 @@ class Daemon:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.on_cycle = on_cycle
+        #: The story index, kept from one cycle to the next (update.ClusterCache).
+        self.cluster_cache = ClusterCache()
         self._stamp = self._file_stamp()
         # A broken feeds.yaml at start is the caller's error (ConfigError); later edits
         # that break it are logged and the last good config keeps running.
@@ -117,7 +119,13 @@ class Daemon:
                     continue
                 try:
                     summary = await update_async(
-                        self.config, store, due=True, clock=self.clock, rng=self.rng, stop=stop
+                        self.config,
+                        store,
+                        due=True,
+                        clock=self.clock,
+                        rng=self.rng,
+                        stop=stop,
+                        cluster_cache=self.cluster_cache,
                     )
                 except AggregatorError as e:
                     # The database is busy, full or gone for now: say so and try again

@@ -577,3 +577,18 @@ def m005_facet_and_first_report_summaries(db: sqlite_utils.Database) -> None:
         db.execute(f"INSERT INTO {table} {sql}")
     for name, body in _M005_TRIGGERS.items():
         db.execute(f"CREATE TRIGGER {name} {body}")
+
+
+@MIGRATIONS()
+def m006_story_epoch(db: sqlite_utils.Database) -> None:
+    """A counter that every change of story membership bumps, whoever makes it: the polling
+    daemon keeps its story index between cycles while the counter is where it left it."""
+    db.execute(
+        "CREATE TABLE story_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), epoch INTEGER NOT NULL)"
+    )
+    db.execute("INSERT INTO story_epoch (id, epoch) VALUES (1, 0)")
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER story_members_epoch_{event.lower()} AFTER {event} ON story_members"
+            " BEGIN UPDATE story_epoch SET epoch = epoch + 1; END"
+        )

@@ -64,6 +64,12 @@ def recent_members(store: Store, since: datetime) -> list[tuple[StoryInput, int]
     return list(zip(_inputs([r[:-1] for r in rows]), (r[-1] for r in rows), strict=True))
 
 
+def epoch(store: Store) -> int:
+    """The story-membership change counter (migration m006): equal values, same stories."""
+    (value,) = store.db.execute("SELECT epoch FROM story_epoch").fetchone()
+    return int(value)
+
+
 def next_story_id(store: Store) -> int:
     (last,) = store.db.execute("SELECT coalesce(max(id), 0) FROM stories").fetchone()
     return int(last) + 1

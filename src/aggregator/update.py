@@ -153,14 +153,18 @@ async def update_async(
     on_outcome: Callable[[FeedOutcome], None] | None = None,
     stop: asyncio.Event | None = None,
     parse_workers: int | None = None,
+    cluster_cache: ClusterCache | None = None,
 ) -> UpdateSummary:
     """`update` for a running event loop; setting `stop` ends the run early but cleanly.
+    A long-running caller passes one `cluster_cache` to every run (see ClusterCache).
 
     On `stop`, downloads in flight are cancelled (those feeds stay due) and the feed being
     written finishes its transaction: nothing is half-written.
     """
     with hold(store.path):
-        return await _update(config, store, names, due, clock, rng, on_outcome, stop, parse_workers)
+        return await _update(
+            config, store, names, due, clock, rng, on_outcome, stop, parse_workers, cluster_cache
+        )
 
 
 async def _update(
@@ -173,6 +177,7 @@ async def _update(
     on_outcome: Callable[[FeedOutcome], None] | None,
     stop: asyncio.Event | None,
     parse_workers: int | None,
+    cluster_cache: ClusterCache | None = None,
 ) -> UpdateSummary:
     urls = select_feeds(config, names)
     store.sync_config(config)
@@ -271,7 +276,7 @@ async def _update(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await writer.close()
-    clustered, new_stories = cluster_new(store, cluster_settings(config))
+    clustered, new_stories = cluster_new(store, cluster_settings(config), cluster_cache)
     return UpdateSummary(tuple(outcomes), clustered, new_stories)
 
 
@@ -378,7 +383,44 @@ def cluster_settings(config: Config) -> ClusterSettings:
     )
 
 
-def cluster_new(store: Store, settings: ClusterSettings = CLUSTER_SETTINGS) -> tuple[int, int]:
+@dataclass
+class ClusterCache:
+    """A story index kept between runs in one process (the polling daemon), so that a cycle
+    does not re-read and re-tokenise every article of the window (seconds for tens of
+    thousands). Reused only while the stories are as the last run left them (the epoch of
+    migration m006: a cron fetch, `recluster` or `prune` in between starts afresh), with
+    the same settings, and for new articles that its window still covers."""
+
+    clusterer: Clusterer | None = None
+    settings: ClusterSettings | None = None
+    epoch: int = -1
+
+    def reusable(
+        self, store: Store, settings: ClusterSettings, since: datetime
+    ) -> Clusterer | None:
+        clusterer = self.clusterer
+        if clusterer is None or settings != self.settings:
+            return None
+        if store_stories.epoch(store) != self.epoch:
+            return None
+        if store_stories.next_story_id(store) != clusterer.next_story_id:
+            return None
+        # The index has evicted what lies behind its horizon. A new article a little older
+        # than the newest seen misses only members that much older than itself, which the
+        # time decay keeps from winning anyway; one far older gets a fresh index.
+        horizon = clusterer.horizon
+        if horizon is not None and since < horizon - timedelta(hours=settings.window_hours / 4):
+            return None
+        return clusterer
+
+    def keep(self, store: Store, settings: ClusterSettings, clusterer: Clusterer) -> None:
+        self.clusterer, self.settings = clusterer, settings
+        self.epoch = store_stories.epoch(store)
+
+
+def cluster_new(
+    store: Store, settings: ClusterSettings = CLUSTER_SETTINGS, cache: ClusterCache | None = None
+) -> tuple[int, int]:
     """Assign articles stored since the last run to stories; returns (articles, new stories).
 
     Only stories with members inside the time window before the oldest new article are
@@ -392,16 +434,24 @@ def cluster_new(store: Store, settings: ClusterSettings = CLUSTER_SETTINGS) -> t
         return 0, 0
     since = first[0].published - timedelta(hours=settings.window_hours)
     first_new_id = store_stories.next_story_id(store)
-    clusterer = Clusterer(
-        settings, recent=store_stories.recent_members(store, since), next_story_id=first_new_id
-    )
+    clusterer = cache.reusable(store, settings, since) if cache is not None else None
+    if clusterer is None:
+        recent = store_stories.recent_members(store, since)
+        clusterer = Clusterer(settings, recent=recent, next_story_id=first_new_id)
     count, new_stories = 0, set()
-    with store.transaction():
-        for batch in itertools.chain([first], chunks):
-            assignments = clusterer.assign(batch)
-            store_stories.save(store, assignments, batch)
-            count += len(assignments)
-            new_stories.update(a.story_id for a in assignments if a.story_id >= first_new_id)
+    try:
+        with store.transaction():
+            for batch in itertools.chain([first], chunks):
+                assignments = clusterer.assign(batch)
+                store_stories.save(store, assignments, batch)
+                count += len(assignments)
+                new_stories.update(a.story_id for a in assignments if a.story_id >= first_new_id)
+    except BaseException:
+        if cache is not None:
+            cache.clusterer = None  # it saw assignments that were rolled back
+        raise
+    if cache is not None:
+        cache.keep(store, settings, clusterer)
     return count, len(new_stories)
 
 
