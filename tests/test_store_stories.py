@@ -127,7 +127,7 @@ def test_recent_members_and_iter_all(store: Store) -> None:
     store_stories.save(
         store, [StoryAssignment(i.article_id, i.article_id, 1.0, "first") for i in batch], batch
     )
-    recent = store_stories.recent_members(store, T0 + timedelta(hours=3))
+    recent = list(store_stories.recent_members(store, T0 + timedelta(hours=3)))
     assert [(i.article_id, story) for i, story in recent] == [(3, 3), (4, 4)]
     chunks = list(store_stories.iter_all(store, chunk=3))
     assert [[i.article_id for i in c] for c in chunks] == [[1, 2, 3], [4]]

@@ -242,8 +242,9 @@ class _Doc:
 class Clusterer:
     """Incremental story clustering over an inverted index bounded by the time window.
 
-    `recent` seeds the index with stored articles inside the window and their story ids;
-    new stories get ids from `next_story_id` on (and above every seeded id).
+    `recent` seeds the index with stored articles inside the window and their story ids (a
+    sequence in any order, or an iterator in published order); new stories get ids from
+    `next_story_id` on (and above every seeded id).
 
     IDF is counted over the window, which changes with every article. A new article's vector
     is weighted with the IDF of that moment; an indexed article keeps the vector it was
@@ -258,7 +259,7 @@ class Clusterer:
         self,
         settings: ClusterSettings = ClusterSettings(),  # noqa: B008 (frozen, so shared is fine)
         *,
-        recent: Sequence[tuple[StoryInput, int]] = (),
+        recent: Iterable[tuple[StoryInput, int]] = (),
         next_story_id: int = 1,
     ) -> None:
         self.settings = settings
@@ -282,9 +283,13 @@ class Clusterer:
         #: evicted since (still listed in postings).
         self._changes = 0
         self._evicted = 0
-        self._next_id = max([next_story_id, *(sid + 1 for _, sid in recent)])
-        for story, story_id in sorted(recent, key=lambda r: (r[0].published, r[0].article_id)):
+        self._next_id = next_story_id
+        if isinstance(recent, Sequence):
+            recent = sorted(recent, key=lambda r: (r[0].published, r[0].article_id))
+        # An iterator (the store's cursor) must come in published order; it is read once.
+        for story, story_id in recent:
             self._add(_Doc(story, story_id, settings))
+            self._next_id = max(self._next_id, story_id + 1)
 
     def __len__(self) -> int:
         """Number of articles in the index (bounded by the window's traffic)."""

@@ -53,15 +53,18 @@ def unclustered(store: Store, chunk: int = 2000) -> Iterator[list[StoryInput]]:
         yield _inputs(rows)
 
 
-def recent_members(store: Store, since: datetime) -> list[tuple[StoryInput, int]]:
-    """Clustered articles published at or after `since`, with their story ids."""
-    rows = store.db.execute(
+def recent_members(store: Store, since: datetime) -> Iterator[tuple[StoryInput, int]]:
+    """Clustered articles published at or after `since`, with their story ids, in
+    published order; read as they are consumed (a cold poll's window holds tens of
+    thousands of articles, which need not all be in memory at once)."""
+    cursor = store.db.execute(
         f"SELECT {_INPUT_COLUMNS}, m.story_id FROM story_members m"
         " JOIN articles a ON a.id = m.article_id"
         " WHERE m.published >= ? ORDER BY m.published, a.id",
         [iso(since)],
-    ).fetchall()
-    return list(zip(_inputs([r[:-1] for r in rows]), (r[-1] for r in rows), strict=True))
+    )
+    while rows := cursor.fetchmany(1000):
+        yield from zip(_inputs([r[:-1] for r in rows]), (r[-1] for r in rows), strict=True)
 
 
 def epoch(store: Store) -> int:
