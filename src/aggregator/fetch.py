@@ -74,17 +74,28 @@ async def fetch_all(
     """
     limiter = _Limiter(settings.concurrency, settings.per_host)
     slots = asyncio.Semaphore(backlog) if backlog else None
+    # Results go through a queue, not the tasks' return values: a finished task keeps its
+    # result for as long as the task is referenced, which would keep every body of the
+    # poll in memory until the end.
+    done: asyncio.Queue[FetchResult | BaseException] = asyncio.Queue()
 
-    async def one(client: httpx.AsyncClient, request: FeedRequest) -> FetchResult:
+    async def one(client: httpx.AsyncClient, request: FeedRequest) -> None:
         if slots is not None:
             await slots.acquire()  # released when the result has been taken
-        return await _fetch_one(client, request, limiter, settings, guard)
+        try:
+            done.put_nowait(await _fetch_one(client, request, limiter, settings, guard))
+        except Exception as e:  # _fetch_one reports errors as results; this is a bug
+            done.put_nowait(e)
 
     async with _make_client(settings, user_agent, guard) as client:
         tasks = [asyncio.create_task(one(client, r)) for r in requests]
         try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
+            for _ in tasks:
+                item = await done.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                del item
                 if slots is not None:
                     slots.release()
         finally:
