@@ -59,6 +59,8 @@ _PROBE_BUDGET = 500
 _REWEIGHT = 0.5
 #: Cosine below which a candidate is not checked for being a copy (copies score ~0.9).
 _COPY_COSINE = 0.3
+#: 1 + log(count) for every count a _Doc keeps.
+_LOG_TF = [0.0] + [1 + math.log(c) for c in range(1, 256)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ class ClusterSettings:
     #: of an article grow with its length (full-text feeds run to thousands of words).
     lead_tokens: int = 100
     #: Words of the body from which copy shingles are taken (a wire copy's opening).
-    shingle_words: int = 200
+    shingle_words: int = 100
 
 
 _WIRE_PREFIX = re.compile(
@@ -211,7 +213,8 @@ def tokens(text: str) -> list[str]:
 
 class _Doc:
     """One indexed article, kept small: a cold poll of thousands of feeds puts tens of
-    thousands of articles in one window (about 1.5 KB each)."""
+    thousands of articles in one window (about 3 KB each with its postings and share of
+    a centroid)."""
 
     __slots__ = ("article_id", "story_id", "time", "tokens", "ltf", "vec", "shingles")
 
@@ -221,20 +224,20 @@ class _Doc:
         self.story_id = story_id
         #: Hours since the epoch.
         self.time = story.published.timestamp() / 3600.0
-        words = _words(body, settings.shingle_words)
+        words = _words(body, max(settings.shingle_words, 3 * settings.lead_tokens))
         title_words = _words(title)
         # Token counts of headline and lead; the headline counts twice.
         tf = Counter(_content(words, settings.lead_tokens))
         tf.update(_content(title_words) * 2)
-        #: Distinct tokens, and their sublinear term weights 1 + log(count): the TF half of
-        #: every TF-IDF vector.
+        #: Distinct tokens and their counts (capped at 255): the TF half of every TF-IDF
+        #: vector is 1 + log(count).
         self.tokens = tuple(tf)
-        self.ltf = array("f", [1 + math.log(c) for c in tf.values()])
+        self.ltf = bytes(min(c, 255) for c in tf.values())
         #: Unit TF-IDF vector over `tokens`, weighted when the article was indexed.
         self.vec = array("f")
-        words = title_words + words
+        words = title_words + words[: settings.shingle_words]
         #: 31-bit hashes of the word 3-shingles, sorted: what copy detection compares (a
-        #: chance collision in two sets of 200 moves a Jaccard by 1/200 once in ~50,000).
+        #: chance collision in two sets of 100 moves a Jaccard by 1/100 once in ~200,000).
         shingles = zip(words, words[1:], words[2:], strict=False)
         self.shingles = array("i", sorted({hash(s) & 0x7FFFFFFF for s in shingles}))
 
@@ -391,7 +394,7 @@ class Clusterer:
         n, df = len(self._docs) + 1, self._df
         weights = [
             w * math.log(1.0 + n / (df.get(t, 0) + 1))
-            for t, w in zip(doc.tokens, doc.ltf, strict=True)
+            for t, w in zip(doc.tokens, map(_LOG_TF.__getitem__, doc.ltf), strict=True)
         ]
         norm = math.sqrt(sum(w * w for w in weights)) or 1.0
         return array("f", [w / norm for w in weights])
