@@ -26,8 +26,9 @@ Method, one article at a time in published order:
    follow-up a day later with the same actors falls below the threshold unless its wording
    is close. IDF is counted over the window; see `Clusterer` for when vectors are reweighted.
 4. The article **joins** the best-scoring story when its score reaches the
-   threshold, else opens a new story. A near-verbatim copy of a member (Jaccard of word
-   3-shingles ≥ `syndication`) joins whatever the score and is flagged `syndicated`.
+   threshold, else opens a new story. A near-verbatim copy of a member (Jaccard of the word
+   3-shingles of headline and opening ≥ `syndication`, checked on close candidates) joins
+   whatever the score and is flagged `syndicated`.
    Roundups and opinion columns (marked as such in the headline) always stand alone.
 """
 
@@ -53,7 +54,6 @@ __all__ = ["ClusterSettings", "Clusterer", "tokens"]
 #: postings visited beyond them at most.
 _ALWAYS_PROBED = 4
 _PROBE_BUDGET = 500
-#: Share of the window that may change (articles added or evicted) before IDF is recounted.
 #: Share of the window that may change (articles added or evicted) before the indexed
 #: vectors are weighted again with the window's current IDF.
 _REWEIGHT = 0.5
