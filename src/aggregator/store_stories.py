@@ -30,14 +30,15 @@ def _inputs(rows: Sequence[tuple]) -> list[StoryInput]:
     ]
 
 
-def unclustered(store: Store, chunk: int = 2000) -> Iterator[list[StoryInput]]:
+def unclustered(store: Store, chunk: int = 900) -> Iterator[list[StoryInput]]:
     """Articles stored after the last clustering run, oldest first, `chunk` at a time.
 
     Article ids grow with insertion and a run saves all its assignments in one transaction,
     so "newer than the highest clustered id" is exactly the unclustered set, found through
-    the primary key instead of an anti-join over the whole table. Only the (date, id) keys
-    are read at once; texts are read a chunk at a time, so a cold poll of tens of
-    thousands of articles is not held in memory whole.
+    the primary key instead of an anti-join over the whole table. Only their ids (in date
+    order) are read at once; texts are read a chunk at a time (under SQLite's oldest limit
+    of 999 parameters), so a cold poll of tens of thousands of articles is not held in
+    memory whole.
     """
     (last,) = store.db.execute("SELECT coalesce(max(article_id), 0) FROM story_members").fetchone()
     keys = store.db.execute(
