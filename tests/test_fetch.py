@@ -519,3 +519,16 @@ def test_bodies_are_not_kept_after_they_were_taken(httpserver):
     assert seen == 24
     # A few bodies in flight (each copied a few times on its way), not all 24 MB.
     assert peak < 16_000_000
+
+
+def test_cookies_are_neither_kept_nor_sent(httpserver):
+    """A cookie set by one feed's server does not come back on the next request of the same
+    poll, to the same feed or another one on that host."""
+    httpserver.expect_request("/a").respond_with_data(FEED, headers={"Set-Cookie": "id=42; Path=/"})
+    httpserver.expect_request("/b").respond_with_data(FEED)
+    one_at_a_time = Settings(concurrency=1, per_host=1)
+    urls = [httpserver.url_for("/a"), httpserver.url_for("/b"), httpserver.url_for("/a")]
+    results = fetch_sync([FeedRequest(url=u) for u in urls], one_at_a_time)
+    assert all(r.ok for r in results)
+    assert [request.path for request, _ in httpserver.log] == ["/a", "/b", "/a"]
+    assert all("Cookie" not in request.headers for request, _ in httpserver.log)
