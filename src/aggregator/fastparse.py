@@ -240,6 +240,15 @@ class _Walker:
         lang = self.lang.replace("_", "-") if self.lang else self.lang
         return {"type": type_, "language": lang, "value": value}
 
+    def _enter(self, el: Any) -> tuple[str, str | None]:
+        """Step into `el`: its xml:base and xml:lang apply inside it. Returns the outer
+        (base, lang), which the caller puts back when it leaves `el`."""
+        saved = self.base, self.lang
+        if self.scoped:
+            self.base = self._rebase(saved[0], el)
+            self.lang = self._relang(saved[1], el)
+        return saved
+
     def _rebase(self, parent: str, el: Any) -> str:
         """The base URL inside `el`, as feedparser's unknown_starttag tracks xml:base."""
         xml_base = el.get(_XML_BASE)
@@ -348,10 +357,7 @@ class _Walker:
         titles = 0
         feed_links: list[dict[str, str]] = []
         for el in channel:
-            saved, saved_lang = self.base, self.lang
-            if self.scoped:
-                self.base = self._rebase(saved, el)
-                self.lang = self._relang(saved_lang, el)
+            saved = self._enter(el)
             try:
                 k = self.key(el)
                 if k == "item":
@@ -380,7 +386,7 @@ class _Walker:
                 else:
                     self._unknown(el)
             finally:
-                self.base, self.lang = saved, saved_lang
+                self.base, self.lang = saved
         return entries
 
     def _feed_link(self, el: Any, feed: dict[str, Any], links: list[dict[str, str]]) -> None:
@@ -416,10 +422,7 @@ class _Walker:
         titles = 0
         feed_links: list[dict[str, str]] = []
         for el in root:
-            saved, saved_lang = self.base, self.lang
-            if self.scoped:
-                self.base = self._rebase(saved, el)
-                self.lang = self._relang(saved_lang, el)
+            saved = self._enter(el)
             try:
                 k = self.key(el)
                 if k == "entry":
@@ -450,7 +453,7 @@ class _Walker:
                 else:
                     self._unknown(el)
             finally:
-                self.base, self.lang = saved, saved_lang
+                self.base, self.lang = saved
         return entries
 
     # ----------------------------------------------------------------- entries
@@ -464,10 +467,7 @@ class _Walker:
         """The children of an entry (depth 1) or of a media:group/content in it (deeper):
         depth matters to which title and summary feedparser keeps."""
         for el in parent:
-            saved, saved_lang = self.base, self.lang
-            if self.scoped:
-                self.base = self._rebase(saved, el)
-                self.lang = self._relang(saved_lang, el)
+            saved = self._enter(el)
             try:
                 k = self.key(el)
                 if depth > 1 and not k.startswith("media_"):
@@ -538,7 +538,7 @@ class _Walker:
                 else:
                     self._unknown(el)
             finally:
-                self.base, self.lang = saved, saved_lang
+                self.base, self.lang = saved
 
     def _content(
         self, el: Any, e: dict[str, Any], state: _EntryState, default: str, rss: bool
