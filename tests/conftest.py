@@ -15,6 +15,14 @@ DATA = Path(__file__).parent / "data"
 CORPUS = DATA / "corpus"
 EVAL_DEV = DATA / "eval_dev"
 
+#: Nested internal entities ("billion laughs"): &i; would expand to 10^8 "a"s.
+_LAUGHS = '<!ENTITY a "aaaaaaaaaa">' + "".join(
+    f'<!ENTITY {n} "{("&" + p + ";") * 10}">' for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+BILLION_LAUGHS = f"""<?xml version="1.0"?><!DOCTYPE rss [{_LAUGHS}]>
+<rss version="2.0"><channel><item><title>&i;</title><link>https://e.example/1</link></item>
+</channel></rss>""".encode()
+
 RULES = (
     TopicRule(name="sanctions", keywords=("sanction", "price cap")),
     TopicRule(name="military", keywords=("drone", "missile", "strike")),

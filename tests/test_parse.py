@@ -16,6 +16,7 @@ from aggregator.errors import ParseError
 from aggregator.models import Enclosure, ParsedFeed
 from aggregator.normalize import canonical_url, normalize_feed
 from aggregator.parse import parse_feed
+from conftest import BILLION_LAUGHS
 
 DATA = Path(__file__).parent / "data"
 CORPUS = DATA / "corpus"
@@ -311,13 +312,7 @@ def test_external_entity_not_expanded():
 
 
 def test_billion_laughs_not_expanded():
-    decls = '<!ENTITY a "aaaaaaaaaa">' + "".join(
-        f'<!ENTITY {n} "{("&" + p + ";") * 10}">'
-        for p, n in zip("abcdefgh", "bcdefghi", strict=True)
-    )
-    body = f"""<?xml version="1.0"?><!DOCTYPE rss [{decls}]>
-<rss version="2.0"><channel><item><title>&i;</title><link>https://e.example/1</link></item>
-</channel></rss>""".encode()
+    body = BILLION_LAUGHS
     feed = parse_feed(body, url="https://e.example/feed")
     assert len(feed.entries[0].title or "") < 100
 
