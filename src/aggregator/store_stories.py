@@ -8,7 +8,7 @@ database and a large one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from .models import StoryAssignment, StoryInput, tagging_text
@@ -105,33 +105,43 @@ def save(
     store: Store, assignments: Sequence[StoryAssignment], inputs: Sequence[StoryInput]
 ) -> None:
     """Store memberships and refresh the touched stories' figures, in one transaction."""
-    if not assignments:
-        return
-    by_id = {i.article_id: i for i in inputs}
     with store.transaction():
-        ex = store.db.execute
-        for a in assignments:
-            article = by_id[a.article_id]
-            ex(
-                "INSERT OR IGNORE INTO stories (id, title, articles, outlets, syndicated, topics)"
-                " VALUES (?, ?, 0, 0, 0, '[]')",
-                [a.story_id, article.title],
-            )
-            ex(
-                "INSERT OR REPLACE INTO story_members (article_id, story_id, score, method,"
-                " syndicated, outlet, published) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    a.article_id,
-                    a.story_id,
-                    round(a.score, 4),
-                    a.method,
-                    int(a.syndicated),
-                    article.outlet,
-                    iso(article.published),
-                ],
-            )
-        for story_id in sorted({a.story_id for a in assignments}):
-            refresh(store, story_id)
+        refresh_stories(store, add_members(store, assignments, inputs))
+
+
+def add_members(
+    store: Store, assignments: Sequence[StoryAssignment], inputs: Sequence[StoryInput]
+) -> set[int]:
+    """Store memberships, opening new stories with blank figures; returns the touched
+    story ids, whose figures `refresh_stories` must recompute in the same transaction."""
+    by_id = {i.article_id: i for i in inputs}
+    ex = store.db.execute
+    for a in assignments:
+        article = by_id[a.article_id]
+        ex(
+            "INSERT OR IGNORE INTO stories (id, title, articles, outlets, syndicated, topics)"
+            " VALUES (?, ?, 0, 0, 0, '[]')",
+            [a.story_id, article.title],
+        )
+        ex(
+            "INSERT OR REPLACE INTO story_members (article_id, story_id, score, method,"
+            " syndicated, outlet, published) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                a.article_id,
+                a.story_id,
+                round(a.score, 4),
+                a.method,
+                int(a.syndicated),
+                article.outlet,
+                iso(article.published),
+            ],
+        )
+    return {a.story_id for a in assignments}
+
+
+def refresh_stories(store: Store, story_ids: Iterable[int]) -> None:
+    for story_id in sorted(story_ids):
+        refresh(store, story_id)
 
 
 def refresh(store: Store, story_id: int) -> None:

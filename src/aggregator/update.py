@@ -438,21 +438,23 @@ def cluster_new(
     if clusterer is None:
         recent = store_stories.recent_members(store, since)
         clusterer = Clusterer(settings, recent=recent, next_story_id=first_new_id)
-    count, new_stories = 0, set()
+    count, touched = 0, set()
     try:
         with store.transaction():
             for batch in itertools.chain([first], chunks):
                 assignments = clusterer.assign(batch)
-                store_stories.save(store, assignments, batch)
+                touched |= store_stories.add_members(store, assignments, batch)
                 count += len(assignments)
-                new_stories.update(a.story_id for a in assignments if a.story_id >= first_new_id)
+            # Each story's figures once, not once per chunk it grew in: most chunks of a
+            # cold poll add to the same big stories.
+            store_stories.refresh_stories(store, touched)
     except BaseException:
         if cache is not None:
             cache.clusterer = None  # it saw assignments that were rolled back
         raise
     if cache is not None:
         cache.keep(store, settings, clusterer)
-    return count, len(new_stories)
+    return count, sum(1 for story_id in touched if story_id >= first_new_id)
 
 
 def recluster(store: Store, settings: ClusterSettings = CLUSTER_SETTINGS) -> tuple[int, int]:
