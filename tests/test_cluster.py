@@ -322,3 +322,32 @@ def test_centroids_stay_equal_to_a_recount() -> None:
             assert kept.keys() == recount.keys()
             assert all(kept[t] == pytest.approx(recount[t], abs=1e-6) for t in kept)
             assert squares == pytest.approx(recount_squares, rel=1e-6)
+
+
+def test_index_holds_at_most_max_indexed_articles() -> None:
+    """A window holding more articles than `max_indexed` (a first poll of thousands of
+    feeds) has its oldest evicted early, so memory stays bounded; the newest stay."""
+    inputs, _ = _dev_set()
+    by_time = sorted(inputs, key=lambda s: (s.published, s.article_id))
+    window = timedelta(hours=ClusterSettings().window_hours)
+    in_window = [s for s in by_time if s.published >= by_time[-1].published - window]
+    assert len(in_window) > 50  # the cap below bites
+    capped = Clusterer(ClusterSettings(max_indexed=50))
+    capped.assign(inputs)
+    assert len(capped) == 50
+    assert set(capped._docs) == {s.article_id for s in by_time[-50:]}
+    # The horizon moved past the 51st newest, which the time window alone would keep.
+    assert capped.horizon is not None
+    assert capped.horizon >= by_time[-51].published - timedelta(seconds=1)
+    assert by_time[-51].published > by_time[-1].published - window
+
+
+def test_a_cap_the_window_never_reaches_changes_nothing() -> None:
+    inputs, _ = _dev_set()
+    exact = Clusterer(ClusterSettings(max_indexed=len(inputs))).assign(inputs)
+    assert Clusterer(ClusterSettings(max_indexed=10**9)).assign(inputs) == exact
+    # One fewer than the whole set, with a window wide enough for all of it: only the
+    # oldest is evicted, when the last article comes.
+    clusterer = Clusterer(ClusterSettings(max_indexed=len(inputs) - 1, window_hours=1e6))
+    clusterer.assign(inputs)
+    assert len(clusterer) == len(inputs) - 1

@@ -15,8 +15,9 @@ Method, one article at a time in published order:
    thousands of words would make an article's cost grow with its length.
 2. **Index** the articles inside the time window in an inverted index (token → articles) with
    document frequencies over the same window. Articles older than the window behind the
-   newest article seen are evicted, so the index and the cost of one article are bounded by
-   the window's traffic, not by the size of the database.
+   newest article seen are evicted (and the oldest beyond `max_indexed` articles), so the
+   index and the cost of one article are bounded by the window's traffic, not by the size
+   of the database.
 3. **Candidates** are the indexed articles that share the new article's rarest tokens (never
    a pairwise scan), ranked by the IDF weight they share; the best `max_candidates` are scored
    by cosine of sublinear TF-IDF vectors (the headline counts twice; rare names, numbers
@@ -91,6 +92,13 @@ class ClusterSettings:
     lead_tokens: int = 100
     #: Words of the body from which copy shingles are taken (a wire copy's opening).
     shingle_words: int = 100
+    #: Most articles indexed at once (about 5 KB each with their postings and share of a
+    #: centroid: 30,000 take ~150 MB). A window that holds more, such as the first poll of
+    #: 2,000 feeds (60,000 articles), has its oldest evicted early: memory stays bounded,
+    #: and what goes is more than a day older than the newest, where the time decay keeps
+    #: a story from winning anyway (the generated 2,000 feeds' events: pair precision
+    #: 0.982 -> 0.980, recall 0.991 -> 0.994).
+    max_indexed: int = 30_000
 
 
 _WIRE_PREFIX = re.compile(
@@ -430,6 +438,10 @@ class Clusterer:
         self._members.setdefault(doc.story_id, set()).add(doc.article_id)
         self._shift(doc, +1.0)
         self._first.setdefault(doc.story_id, doc.time)
+        if len(self._docs) > self.settings.max_indexed:
+            # The oldest goes, and the horizon moves up to it.
+            self._horizon = max(self._horizon, self._queue[0][0])
+            self._forget_oldest()
 
     def _sum(self, story_id: int) -> tuple[tuple[str, ...], array[float], float]:
         """A story's centroid: the sum of its indexed members' vectors, and its squared norm."""
@@ -458,21 +470,24 @@ class Clusterer:
         """Forget articles published before `horizon` (hours since the epoch)."""
         self._horizon = max(self._horizon, horizon)
         while self._queue and self._queue[0][0] < self._horizon:
-            doc = self._docs.pop(heapq.heappop(self._queue)[1])
-            self._changes += 1
-            self._evicted += 1
-            members = self._members[doc.story_id]
-            members.discard(doc.article_id)
-            if not members:
-                del self._members[doc.story_id], self._first[doc.story_id]
-                del self._centroids[doc.story_id]
-            else:
-                self._shift(doc, -1.0)
-            df = self._df
-            for t in doc.tokens:
-                df[t] -= 1
-                if not df[t]:
-                    del df[t], self._postings[t]
+            self._forget_oldest()
+
+    def _forget_oldest(self) -> None:
+        doc = self._docs.pop(heapq.heappop(self._queue)[1])
+        self._changes += 1
+        self._evicted += 1
+        members = self._members[doc.story_id]
+        members.discard(doc.article_id)
+        if not members:
+            del self._members[doc.story_id], self._first[doc.story_id]
+            del self._centroids[doc.story_id]
+        else:
+            self._shift(doc, -1.0)
+        df = self._df
+        for t in doc.tokens:
+            df[t] -= 1
+            if not df[t]:
+                del df[t], self._postings[t]
 
 
 def _centroid(total: dict[str, float]) -> tuple[tuple[str, ...], array[float], float]:
