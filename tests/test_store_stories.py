@@ -129,6 +129,12 @@ def test_recent_members_and_iter_all(store: Store) -> None:
     )
     recent = list(store_stories.recent_members(store, T0 + timedelta(hours=3)))
     assert [(i.article_id, story) for i, story in recent] == [(3, 3), (4, 4)]
+    # The newest `limit` of the window, still oldest first.
+    for limit, expected in ((1, [4]), (2, [3, 4]), (3, [3, 4]), (4, [3, 4])):
+        newest = store_stories.recent_members(store, T0 + timedelta(hours=3), limit)
+        assert [i.article_id for i, _ in newest] == expected
+    newest = store_stories.recent_members(store, T0, 3)
+    assert [i.article_id for i, _ in newest] == [2, 3, 4]
     chunks = list(store_stories.iter_all(store, chunk=3))
     assert [[i.article_id for i in c] for c in chunks] == [[1, 2, 3], [4]]
     assert chunks[0][0].published == T0 and "Summary 1" in chunks[0][0].text

@@ -411,7 +411,7 @@ def test_cluster_cache_spares_the_reseeding_and_gives_the_same_stories(
     monkeypatch.setattr(
         store_stories,
         "recent_members",
-        lambda store, since: seeds.append(1) or real_recent(store, since),
+        lambda store, since, limit=None: seeds.append(1) or real_recent(store, since, limit),
     )
 
     def two_runs(folder: str, cache: ClusterCache | None) -> set[frozenset[str]]:

@@ -54,15 +54,28 @@ def unclustered(store: Store, chunk: int = 900) -> Iterator[list[StoryInput]]:
         yield _inputs(rows)
 
 
-def recent_members(store: Store, since: datetime) -> Iterator[tuple[StoryInput, int]]:
+def recent_members(
+    store: Store, since: datetime, limit: int | None = None
+) -> Iterator[tuple[StoryInput, int]]:
     """Clustered articles published at or after `since`, with their story ids, in
     published order; read as they are consumed (a cold poll's window holds tens of
-    thousands of articles, which need not all be in memory at once)."""
+    thousands of articles, which need not all be in memory at once). With `limit`, only
+    the newest `limit` of them (and any published at the same time as the oldest of
+    those): an index that holds no more would read and drop the others."""
+    start = iso(since)
+    if limit is not None:
+        row = store.db.execute(
+            "SELECT published FROM story_members WHERE published >= ?"
+            " ORDER BY published DESC LIMIT 1 OFFSET ?",
+            [start, max(limit - 1, 0)],
+        ).fetchone()
+        if row is not None:
+            start = row[0]
     cursor = store.db.execute(
         f"SELECT {_INPUT_COLUMNS}, m.story_id FROM story_members m"
         " JOIN articles a ON a.id = m.article_id"
         " WHERE m.published >= ? ORDER BY m.published, a.id",
-        [iso(since)],
+        [start],
     )
     while rows := cursor.fetchmany(1000):
         yield from zip(_inputs([r[:-1] for r in rows]), (r[-1] for r in rows), strict=True)

@@ -436,7 +436,7 @@ def cluster_new(
     first_new_id = store_stories.next_story_id(store)
     clusterer = cache.reusable(store, settings, since) if cache is not None else None
     if clusterer is None:
-        recent = store_stories.recent_members(store, since)
+        recent = store_stories.recent_members(store, since, settings.max_indexed)
         clusterer = Clusterer(settings, recent=recent, next_story_id=first_new_id)
     count, touched = 0, set()
     try:
