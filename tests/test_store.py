@@ -231,3 +231,25 @@ def test_unusable_database_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="not-a-db.db"):
         Store(bad)
+
+
+def test_background_checkpoints_copy_the_log_while_the_writer_goes_on(store: Store) -> None:
+    """Inside the block the committing connection never checkpoints (autocheckpoint 0), yet
+    the database file grows as another connection copies the log in; afterwards the
+    setting is back."""
+    import os
+    import time
+
+    store.db.execute("CREATE TABLE filler (x BLOB)")
+    before = os.path.getsize(store.path)
+    with store.background_checkpoints(every=0.02):
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+        for _ in range(40):  # 40 commits of 100 KB: 1,000 pages, well past one checkpoint
+            with store.transaction():
+                store.db.execute("INSERT INTO filler VALUES (randomblob(100000))")
+        deadline = time.monotonic() + 10
+        while os.path.getsize(store.path) < before + 3_000_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert os.path.getsize(store.path) >= before + 3_000_000
+    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
+    assert store.db.execute("SELECT count(*) FROM filler").fetchone() == (40,)

@@ -9,8 +9,10 @@ The tables themselves are drawn and created in schema.py.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ from .models import Config, Entry, FetchResult, PollPlan, TopicMatch, tagging_te
 from .schema import MIGRATIONS
 
 #: Seconds a writer waits for another writer's lock before giving up ("database is locked").
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 30_000
 
 #: A topic tagger: (tagging text, fixed feed topics) -> matches. See topics.Tagger.tag.
@@ -130,6 +134,39 @@ class Store:
                 yield
         except sqlite3.OperationalError as e:
             raise StoreError(f"write failed: {e}", path=self.path) from e
+
+    @contextmanager
+    def background_checkpoints(self, every: float = 0.5) -> Iterator[None]:
+        """While a long run writes, copy the write-ahead log into the database from a thread
+        (and connection) of its own, every `every` seconds.
+
+        SQLite otherwise checkpoints on the committing connection each time the log passes
+        1,000 pages, so the store thread stopped for the copy and its disk syncs at every
+        4 MB written (storing 24,000 new entries: 15.3 s, 9.9 s without, issue #7). The
+        checkpoints are PASSIVE: they never wait for, or block, a reader or the writer.
+        """
+        stop = threading.Event()
+
+        def run() -> None:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                while not stop.wait(every):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as e:  # the writer's own commits still succeed
+                log.warning("%s: background checkpoint failed: %s", self.path, e)
+            finally:
+                conn.close()
+
+        (pages,) = self.db.execute("PRAGMA wal_autocheckpoint").fetchone()
+        self.db.execute("PRAGMA wal_autocheckpoint = 0")
+        thread = threading.Thread(target=run, name="aggregator-checkpoint", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            self.db.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
 
     # ------------------------------------------------------------------ config
 

@@ -245,38 +245,40 @@ async def _update(
             if on_outcome is not None:
                 on_outcome(outcome)
 
-    # aclosing: if storing fails (StoreError), the downloads still in flight are cancelled
-    # and the client closed before the error propagates. Leaving the `with` waits for the
-    # store thread, so a write under way when `stop` is set finishes before we return.
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-store") as worker,
-        Preparer(workers) as preparer,
-    ):
-        writer = _BatchWriter(store, worker)
-        tasks: set[asyncio.Task[None]] = set()
-        # Downloads run ahead of parsing and storing by at most `backlog` documents, so
-        # memory holds a few dozen bodies, not the whole poll (a cold poll of 2,000 feeds
-        # downloads 150 MB far faster than it parses it).
-        backlog = 2 * config.settings.concurrency
-        fetching = fetch_all(requests, config.settings, backlog=backlog)
-        try:
-            async with contextlib.aclosing(fetching) as results:
-                async for result in _until(results, stop):
-                    tasks.add(asyncio.create_task(handle(result)))
-                    if len(tasks) >= backlog:
-                        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                    for task in [t for t in tasks if t.done()]:
-                        tasks.discard(task)
-                        task.result()  # a StoreError stops the run here
-            if stop is None or not stop.is_set():
-                await asyncio.gather(*tasks)
-        finally:
-            # On stop (or an error): feeds not yet handed to the store thread stay due.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await writer.close()
-    clustered, new_stories = cluster_new(store, cluster_settings(config), cluster_cache)
+    # The store thread commits; another thread copies the log into the database.
+    with store.background_checkpoints():
+        # aclosing: if storing fails (StoreError), the downloads still in flight are cancelled
+        # and the client closed before the error propagates. Leaving the `with` waits for the
+        # store thread, so a write under way when `stop` is set finishes before we return.
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-store") as worker,
+            Preparer(workers) as preparer,
+        ):
+            writer = _BatchWriter(store, worker)
+            tasks: set[asyncio.Task[None]] = set()
+            # Downloads run ahead of parsing and storing by at most `backlog` documents, so
+            # memory holds a few dozen bodies, not the whole poll (a cold poll of 2,000 feeds
+            # downloads 150 MB far faster than it parses it).
+            backlog = 2 * config.settings.concurrency
+            fetching = fetch_all(requests, config.settings, backlog=backlog)
+            try:
+                async with contextlib.aclosing(fetching) as results:
+                    async for result in _until(results, stop):
+                        tasks.add(asyncio.create_task(handle(result)))
+                        if len(tasks) >= backlog:
+                            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                        for task in [t for t in tasks if t.done()]:
+                            tasks.discard(task)
+                            task.result()  # a StoreError stops the run here
+                if stop is None or not stop.is_set():
+                    await asyncio.gather(*tasks)
+            finally:
+                # On stop (or an error): feeds not yet handed to the store thread stay due.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await writer.close()
+        clustered, new_stories = cluster_new(store, cluster_settings(config), cluster_cache)
     return UpdateSummary(tuple(outcomes), clustered, new_stories)
 
 
