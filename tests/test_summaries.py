@@ -1,5 +1,6 @@
-"""Summary tables of migrations m004 (topic_days, outlet_days, feed_counts, topic_articles) and
-m005 (facet_counts, story_outlet_lags, outlet_first_reports): kept equal to a GROUP BY over the
+"""Summary tables of migrations m004 (topic_days, outlet_days, feed_counts, topic_articles),
+m005 (facet_counts, story_outlet_lags, outlet_first_reports) and m007 (facet_counts of one
+topic's rows): kept equal to a GROUP BY over the
 base tables by triggers through real fetches, edits, retags, prunes and reclusters, and
 backfilled by the migrations. Real server, real SQLite files."""
 
@@ -12,8 +13,9 @@ from pathlib import Path
 import sqlite_utils
 from click.testing import CliRunner
 
+from aggregator import schema
 from aggregator.cli import cli
-from aggregator.schema import M005_SUMMARY_QUERIES, MIGRATIONS, SUMMARY_QUERIES
+from aggregator.schema import M007_SUMMARY_QUERIES, MIGRATIONS, SUMMARY_QUERIES
 from aggregator.store import Store
 from conftest import rss
 
@@ -60,11 +62,11 @@ def summary_rows(db: Path) -> dict[str, tuple[set[tuple], set[tuple]]]:
     conn = sqlite3.connect(db)
     try:
         out = {}
-        for table, sql in {**SUMMARY_QUERIES, **M005_SUMMARY_QUERIES}.items():
+        for table, sql in {**SUMMARY_QUERIES, **M007_SUMMARY_QUERIES}.items():
             expected = {
                 r
                 for r in conn.execute(sql)
-                if r[-1] or table == "topic_articles" or table in M005_SUMMARY_QUERIES
+                if r[-1] or table == "topic_articles" or table in M007_SUMMARY_QUERIES
             }
             stored = set(conn.execute(f"SELECT * FROM {table}"))
             if table == "feed_counts":
@@ -219,9 +221,33 @@ def test_m005_backfills_an_existing_database(tmp_path, feed_dir, feed_server) ->
     for table in ("facet_counts", "story_outlet_lags", "outlet_first_reports"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DROP INDEX stories_first_outlet")
-    conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE 'm005%'")
+    # m007 extends m005's facet triggers and rows: it runs again after it.
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE 'm005%' OR name LIKE 'm007%'")
     conn.commit()
     conn.close()
+    assert MIGRATIONS.pending(sqlite_utils.Database(db))
+    with Store(db):
+        pass
+    assert {t: stored for t, (stored, _) in summary_rows(db).items()} == expected
+    assert_summaries_match(db)
+
+
+def test_m007_backfills_an_existing_database(tmp_path, feed_dir, feed_server) -> None:
+    _, db = setup(tmp_path, feed_dir, feed_server)
+    expected = {t: rows for t, (_, rows) in summary_rows(db).items()}
+    by_topic = [r for r in expected["facet_counts"] if r[1].startswith("topics=")]
+    assert {r[0] for r in by_topic} == {"articles", "stories"}
+    assert {r[2] for r in by_topic} >= {"outlet", "feed_id", "published", "topics", "outlets"}
+    # The same database as before m007: m005's triggers, no rows of one topic, no record.
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM facet_counts WHERE scope LIKE 'topics=%'")
+    for name, body in schema._facet_triggers(by_array=False).items():
+        conn.execute(f"DROP TRIGGER {name}")
+        conn.execute(f"CREATE TRIGGER {name} {body}")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE 'm007%'")
+    conn.commit()
+    conn.close()
+    assert summary_rows(db)["facet_counts"][0] != expected["facet_counts"]
     assert MIGRATIONS.pending(sqlite_utils.Database(db))
     with Store(db):
         pass

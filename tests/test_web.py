@@ -17,7 +17,13 @@ import pytest
 from aggregator.models import FeedConfig
 from aggregator.store import Store
 from aggregator.update import update
-from aggregator.web import DASHBOARD, database_name, make_datasette, metadata_for
+from aggregator.web import (
+    ARTICLE_COLUMNS,
+    DASHBOARD,
+    database_name,
+    make_datasette,
+    metadata_for,
+)
 from conftest import make_config, rss
 
 
@@ -135,6 +141,34 @@ def test_descriptions_shown(demo_db: Path) -> None:
     html = get(ds, f"/{db}/articles").text
     assert "One row per distinct article" in html
     assert "Publication time, UTC" in html
+
+
+def shown_columns(html: str) -> list[str]:
+    return re.findall(r'<th [^>]*data-column="([^"]+)"', html)
+
+
+def test_articles_page_shows_the_reading_columns(demo_db: Path) -> None:
+    """The HTML table shows what a reader scans; asking for columns, or JSON, gives them all."""
+    ds = make_datasette(demo_db)
+    db = database_name(demo_db)
+    every = [r[1] for r in rows_of(demo_db, "pragma table_info(articles)")]
+    assert {"content_html", "dedup_key", "content_hash"} <= set(every)
+    html = get(ds, f"/{db}/articles").text
+    assert shown_columns(html) == ["id", *ARTICLE_COLUMNS]
+    newest = rows_of(demo_db, "select title from articles order by published desc limit 1")
+    assert newest[0]["title"].replace("&", "&amp;") in html
+    # A search from that page keeps them (the search form carries ?_col=), as does the page of
+    # a search typed into the URL.
+    assert 'name="_col" value="summary_text"' in html
+    search = get(ds, f"/{db}/articles?_search=prisoner").text
+    assert shown_columns(search) == ["id", *ARTICLE_COLUMNS]
+    assert "prisoner" in search.lower()
+    # Columns the URL chooses are Datasette's choice, every one of them by default.
+    chosen = get(ds, f"/{db}/articles?_nocol=topics").text
+    assert shown_columns(chosen) == [c for c in every if c != "topics"]
+    assert shown_columns(get(ds, f"/{db}/articles?_col=title").text) == ["id", "title"]
+    assert get(ds, f"/{db}/articles.json").json()["columns"] == every
+    assert shown_columns(get(ds, f"/{db}/stories").text)[-1] == "topics"
 
 
 # --- the dashboard ------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
+from datasette.database import Database
 
 from aggregator import web, webfacets
 from aggregator.web import database_name, make_datasette
@@ -25,10 +26,14 @@ PAGES = [
     f"articles.json?_search={WORD}",
     "stories.json",
     f"stories.json?first_outlet={quote_plus(OUTLET)}",
-    # Datasette's own facets (not in summaries.yml), still the same through the plugin.
     "articles.json?topics__arraycontains=sanctions",
+    "stories.json?topics__arraycontains=diplomacy",
+    # Datasette's own facets (not in summaries.yml), still the same through the plugin.
     f"articles.json?outlet={quote_plus(OUTLET)}&topics__arraycontains=diplomacy",
+    "articles.json?topics__arraycontains=sanctions&topics__arraycontains=diplomacy",
 ]
+#: Of those, the pages whose row count comes from the summaries too (`counts`).
+COUNTED = [p for p in PAGES[:7] if "topics__arraycontains" in p]
 
 
 def get_json(ds, path: str) -> dict:
@@ -38,10 +43,10 @@ def get_json(ds, path: str) -> dict:
 
 
 def datasettes_own(monkeypatch, path: Path, page: str) -> dict:
-    """The page with every facet computed by Datasette itself (no summary facets)."""
+    """The page with every facet and count computed by Datasette itself (no summaries)."""
     real = webfacets.summaries()
     with monkeypatch.context() as m:
-        m.setattr(webfacets, "summaries", lambda: {**real, "facets": {}})
+        m.setattr(webfacets, "summaries", lambda: {**real, "facets": {}, "counts": {}})
         return get_json(make_datasette(path), f"/{database_name(path)}/{page}")
 
 
@@ -50,13 +55,14 @@ def test_facets_equal_datasettes_own(demo_db: Path, monkeypatch, page: str) -> N
     ours = get_json(make_datasette(demo_db), f"/{database_name(demo_db)}/{page}")
     own = datasettes_own(monkeypatch, demo_db, page)
     assert ours["facet_results"] == own["facet_results"]
-    assert ours["filtered_table_rows_count"] == own["filtered_table_rows_count"]
+    assert ours["filtered_table_rows_count"] == own["filtered_table_rows_count"] > 0
+    assert ours["rows"] == own["rows"]
     # Every facet of the table's metadata is there, with counts.
     assert len(ours["facet_results"]) == 4
     assert all(f["results"] for f in ours["facet_results"].values())
 
 
-@pytest.mark.parametrize("page", PAGES[:5])
+@pytest.mark.parametrize("page", PAGES[:7])
 def test_facets_are_read_from_the_summaries(demo_db: Path, monkeypatch, page: str) -> None:
     monkeypatch.setitem(web.SETTINGS, "trace_debug", True)
     data = get_json(
@@ -71,6 +77,67 @@ def test_facets_are_read_from_the_summaries(demo_db: Path, monkeypatch, page: st
             assert "order by rowid desc limit 1000" in sql and "with inner" not in sql
         else:
             assert "from facet_counts" in sql
+
+
+@pytest.mark.parametrize("page", COUNTED)
+def test_topic_counts_are_read_from_the_summaries(demo_db: Path, monkeypatch, page: str) -> None:
+    """Datasette's count of a topic's rows reads every row's JSON; the summary counts it."""
+    monkeypatch.setitem(web.SETTINGS, "trace_debug", True)
+    data = get_json(make_datasette(demo_db), f"/{database_name(demo_db)}/{page}&_trace=1")
+    # Only the rows query (50 rows, newest first through the published index) reads topics.
+    (reads_topics,) = [t["sql"] for t in data["_trace"]["traces"] if "json_each(" in t["sql"]]
+    assert reads_topics.endswith("limit 51")
+    assert not [t for t in data["_trace"]["traces"] if t["sql"].startswith("select count(")]
+    table, topic = page.split(".json")[0], page.rsplit("=", 1)[1]
+    (stored,) = (
+        sqlite3.connect(demo_db)
+        .execute(
+            f"SELECT count(*) FROM {table} WHERE ? IN (SELECT value FROM json_each(topics))",
+            [topic],
+        )  # fmt: skip
+        .fetchone()
+    )
+    assert data["filtered_table_rows_count"] == stored > 0
+
+
+def test_a_topic_page_counts_what_the_summary_says(tmp_path: Path, demo_db: Path) -> None:
+    """A topic's count changed in facet_counts (and only there) is the count the page shows."""
+    path = tmp_path / "copy.db"
+    shutil.copy(demo_db, path)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(
+            "UPDATE facet_counts SET n = n + 1000"
+            " WHERE tbl = 'articles' AND scope = '' AND facet = 'topics' AND value = 'sanctions'"
+        )
+    (stored,) = conn.execute(
+        "SELECT count(*) FROM article_topics WHERE topic = 'sanctions'"
+    ).fetchone()
+    conn.close()
+    db = database_name(path)
+    data = get_json(make_datasette(path), f"/{db}/articles.json?topics__arraycontains=sanctions")
+    assert data["filtered_table_rows_count"] == stored + 1000
+    # Another statement is left alone: the same filter with a second one is counted by Datasette.
+    data = get_json(
+        make_datasette(path),
+        f"/{db}/articles.json?topics__arraycontains=sanctions&topics__arraycontains=sanctions",
+    )
+    assert data["filtered_table_rows_count"] == stored
+
+
+def test_aggregators_connections_get_a_bigger_page_cache(demo_db: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    ds = make_datasette(demo_db)
+    ds.add_database(Database(ds, str(other)), name="other")
+
+    def cache_size(name: str) -> int:
+        # Datasette's own connection to the database (?sql= allows no such PRAGMA).
+        return asyncio.run(ds.get_database(name).execute("PRAGMA cache_size")).first()[0]
+
+    assert cache_size(database_name(demo_db)) == -webfacets.CACHE_KIB
+    assert webfacets.CACHE_KIB > 2000  # SQLite's default: -2000 (KiB)
+    assert cache_size("other") == -2000
 
 
 def test_tampered_summary_shows_it_is_what_the_page_reads(tmp_path: Path, demo_db: Path) -> None:
@@ -115,6 +182,35 @@ def test_table_search_shows_the_newest_matches_and_says_so(demo_db: Path, monkey
     assert "where the article is among the 2 newest matches" in data["human_description_en"]
     html = asyncio.run(ds.client.get(f"/{db}/articles?_search={WORD}")).text
     assert "among the 2 newest matches" in html
+
+
+@pytest.mark.parametrize("mode", ["", "&_searchmode=raw"])
+def test_table_search_reads_only_the_newest_matches(demo_db: Path, monkeypatch, mode) -> None:
+    """Datasette's clause for every match is dropped: rows and count read the newest N only,
+    and show what both clauses together show (the newest matches, newest published first)."""
+    db = database_name(demo_db)
+    monkeypatch.setitem(web.SETTINGS, "trace_debug", True)
+    real = webfacets.summaries()
+    monkeypatch.setattr(webfacets, "summaries", lambda: {**real, "search_newest": {"articles": 3}})
+    data = get_json(make_datasette(demo_db), f"/{db}/articles.json?_search={WORD}{mode}&_trace=1")
+    match = "match :search" if mode else "match escape_fts(:search)"
+    for sql in [t["sql"] for t in data["_trace"]["traces"] if " from articles " in t["sql"]]:
+        assert sql.count(f"articles_fts {match}") == 1, sql
+        assert f"articles_fts {match} order by rowid desc limit 3)" in sql, sql
+    conn = sqlite3.connect(demo_db)
+    both = [
+        tuple(r)
+        for r in conn.execute(
+            "SELECT id FROM articles WHERE id IN (SELECT rowid FROM articles_fts"
+            " WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT 3) AND id IN"
+            " (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)"
+            " ORDER BY published DESC",
+            [WORD, WORD],
+        )
+    ]
+    conn.close()
+    assert [(r[0],) for r in data["rows"]] == both and len(both) == 3
+    assert data["filtered_table_rows_count"] == 3
 
 
 #: The canned queries as they were before migration m005 (issue 7): every story member grouped,

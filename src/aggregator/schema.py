@@ -430,13 +430,36 @@ _FACET_ARRAYS = {
 }
 
 
+#: m007: the facets of the rows holding one value of an array column (a topic facet value
+#: selected, ?topics__arraycontains=X): scope '<column>=<value>' for each distinct value of the
+#: row's array, with the facets of the whole table (m005's scope '' keys).
+_FACET_BY_ARRAY = {"articles": "topics", "stories": "topics"}
+
+
+def _by_array_keys(table: str, row: str) -> list[tuple[str, str, str, str]]:
+    """(scope, facet, value, FROM) of each m007 key of `row` (`row` may be the table)."""
+    column = _FACET_BY_ARRAY.get(table)
+    if column is None:
+        return []
+    each = f"json_each({_json(row, column)}) s"
+    scope = f"'{column}=' || s.value"
+    keys = [(scope, f, v.format(r=row), each) for s_, f, v in _FACET_KEYS[table] if s_ == "''"]
+    keys += [
+        (scope, f, "v.value", f"{each}, json_each({_json(row, col)}) v")
+        for s_, f, col in _FACET_ARRAYS.get(table, [])
+        if s_ == "''"
+    ]
+    return keys
+
+
 def _json(row: str, column: str) -> str:
     """json_each's argument: the column, or an empty array where it is not valid JSON."""
     return f"CASE WHEN json_valid({row}.{column}) THEN {row}.{column} ELSE '[]' END"
 
 
-def _facet_keys(table: str, row: str) -> str:
-    """SELECT of every (scope, facet, value) of `row`, NULLs included."""
+def _facet_keys(table: str, row: str, by_array: bool = False) -> str:
+    """SELECT of every (scope, facet, value) of `row`, NULLs included; with `by_array`, also
+    the keys of each value's scope (m007, _FACET_BY_ARRAY)."""
     parts = [
         f"SELECT {s.format(r=row)} AS scope, {f} AS facet, {v.format(r=row)} AS value"
         for s, f, v in _FACET_KEYS[table]
@@ -445,13 +468,19 @@ def _facet_keys(table: str, row: str) -> str:
         f"SELECT DISTINCT {s.format(r=row)}, {f}, value FROM json_each({_json(row, col)})"
         for s, f, col in _FACET_ARRAYS.get(table, [])
     ]
+    if by_array:
+        parts += [
+            f"SELECT DISTINCT {scope}, {facet}, {value} FROM {source}"
+            for scope, facet, value, source in _by_array_keys(table, row)
+        ]
     return " UNION ALL ".join(parts)
 
 
-def _facets(table: str, sign: str, row: str) -> str:
+def _facets(table: str, sign: str, row: str, by_array: bool = False) -> str:
     """Statements counting `row` of `table` in (+) or out (-) of facet_counts."""
     keys = (
-        f"SELECT * FROM ({_facet_keys(table, row)}) WHERE scope IS NOT NULL AND value IS NOT NULL"
+        f"SELECT * FROM ({_facet_keys(table, row, by_array)})"
+        " WHERE scope IS NOT NULL AND value IS NOT NULL"
     )
     if sign == "+":
         return f"""
@@ -497,29 +526,38 @@ def _first_reports(sign: str, row: str) -> str:
           WHERE outlet = ifnull({row}.outlet, '') AND stories <= 0;"""
 
 
-_M005_TRIGGERS = {
-    "articles_facets_insert": f"""
-        AFTER INSERT ON articles BEGIN {_facets("articles", "+", "new")} END""",
-    "articles_facets_delete": f"""
-        AFTER DELETE ON articles BEGIN {_facets("articles", "-", "old")} END""",
-    "articles_facets_update": f"""
+def _facet_triggers(by_array: bool) -> dict[str, str]:
+    """The triggers keeping facet_counts (m005's keys; with `by_array`, m007's as well)."""
+    return {
+        "articles_facets_insert": f"""
+        AFTER INSERT ON articles BEGIN {_facets("articles", "+", "new", by_array)} END""",
+        "articles_facets_delete": f"""
+        AFTER DELETE ON articles BEGIN {_facets("articles", "-", "old", by_array)} END""",
+        "articles_facets_update": f"""
         AFTER UPDATE OF outlet, feed_id, published, topics ON articles
         WHEN old.outlet IS NOT new.outlet OR old.feed_id IS NOT new.feed_id
           OR old.published IS NOT new.published OR old.topics IS NOT new.topics
-        BEGIN {_facets("articles", "-", "old")} {_facets("articles", "+", "new")} END""",
-    "stories_facets_insert": f"""
-        AFTER INSERT ON stories BEGIN {_facets("stories", "+", "new")}
+        BEGIN {_facets("articles", "-", "old", by_array)} {
+            _facets("articles", "+", "new", by_array)
+        } END""",
+        "stories_facets_insert": f"""
+        AFTER INSERT ON stories BEGIN {_facets("stories", "+", "new", by_array)}
         {_story_lags("new.id")} END""",
-    "stories_facets_delete": f"""
-        AFTER DELETE ON stories BEGIN {_facets("stories", "-", "old")}
+        "stories_facets_delete": f"""
+        AFTER DELETE ON stories BEGIN {_facets("stories", "-", "old", by_array)}
         {_story_lags("old.id")} END""",
-    "stories_facets_update": f"""
+        "stories_facets_update": f"""
         AFTER UPDATE OF id, first_outlet, outlets, first_published, topics ON stories
         WHEN old.id IS NOT new.id OR old.first_outlet IS NOT new.first_outlet
           OR old.outlets IS NOT new.outlets OR old.first_published IS NOT new.first_published
           OR old.topics IS NOT new.topics
-        BEGIN {_facets("stories", "-", "old")} {_facets("stories", "+", "new")}
+        BEGIN {_facets("stories", "-", "old", by_array)} {_facets("stories", "+", "new", by_array)}
         {_story_lags("old.id")} {_story_lags("new.id")} END""",
+    }
+
+
+_M005_TRIGGERS = {
+    **_facet_triggers(by_array=False),
     # save() writes members with INSERT OR REPLACE, but only of articles not in any story yet
     # (store_stories.unclustered), so no replaced row leaves another story stale.
     "story_members_lags_insert": f"""
@@ -558,6 +596,19 @@ def _facet_counts_query() -> str:
     return " UNION ALL ".join(parts)
 
 
+def _facet_counts_by_array_query() -> str:
+    """m007's facet_counts rows (scopes of one array value) as GROUP BYs."""
+    parts = []
+    for table in _FACET_BY_ARRAY:
+        for scope, facet, value, source in _by_array_keys(table, table):
+            parts.append(
+                f"SELECT '{table}', {scope}, {facet}, {value}, count(DISTINCT {table}.rowid)"
+                f" FROM {table}, {source}"
+                f" WHERE ({scope}) IS NOT NULL AND ({value}) IS NOT NULL GROUP BY 2, 4"
+            )
+    return " UNION ALL ".join(parts)
+
+
 #: What the m005 summaries must equal, as GROUP BYs over the base tables (backfill and tests).
 M005_SUMMARY_QUERIES = {
     "facet_counts": _facet_counts_query(),
@@ -592,3 +643,21 @@ def m006_story_epoch(db: sqlite_utils.Database) -> None:
             f"CREATE TRIGGER story_members_epoch_{event.lower()} AFTER {event} ON story_members"
             " BEGIN UPDATE story_epoch SET epoch = epoch + 1; END"
         )
+
+
+#: What the summaries must equal since m007 (facet_counts with the scopes of one array value).
+M007_SUMMARY_QUERIES = {
+    **M005_SUMMARY_QUERIES,
+    "facet_counts": f"{_facet_counts_query()} UNION ALL {_facet_counts_by_array_query()}",
+}
+
+
+@MIGRATIONS()
+def m007_facets_by_topic(db: sqlite_utils.Database) -> None:
+    """facet_counts also for the rows of one topic (a topic facet value selected, issue 7):
+    Datasette's count and facets of `?topics__arraycontains=X` read every row's `topics` (5 s
+    at 1M articles); aggregator.webfacets answers them from here."""
+    for name, body in _facet_triggers(by_array=True).items():
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+        db.execute(f"CREATE TRIGGER {name} {body}")
+    db.execute(f"INSERT INTO facet_counts {_facet_counts_by_array_query()}")

@@ -6,8 +6,9 @@ plain SELECTs. `aggregator serve` is `uvicorn.run(make_datasette(path).app())`.
 The bundled YAML (package data under `aggregator/datasette/`) names the database
 `__DATABASE__` and its URL path `__DATABASE_URL__`; `metadata_for` fills both in, since
 Datasette names a database after its file. This module is also a small Datasette plugin
-(registered by `make_datasette`) for what configuration cannot say: `/` opens the dashboard, and
-story and topic cells link to the story page and the topic's articles and Atom feed.
+(registered by `make_datasette`) for what configuration cannot say: `/` opens the dashboard,
+story and topic cells link to the story page and the topic's articles and Atom feed, and the
+articles table page shows the columns a reader scans unless its URL picks them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from functools import cache
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from datasette import hookimpl
 from datasette.app import Datasette
@@ -38,6 +39,11 @@ SETTINGS = {
     "default_page_size": 50,
     "suggest_facets": False,
 }
+
+#: The columns of the articles table page (HTML) when its URL picks none (?_col=, ?_nocol=):
+#: what a reader scans, beside the id. The row page, .json and .csv give every column; rendering
+#: and sorting all 22 columns (raw content and hashes) cost a 1M-article search page ~30 ms (#7).
+ARTICLE_COLUMNS = ("published", "outlet", "title", "url", "summary_text", "topics")
 
 #: Placeholders in the bundled YAML, filled in per database.
 DATABASE, DATABASE_URL = "__DATABASE__", "__DATABASE_URL__"
@@ -98,7 +104,14 @@ def make_datasette(path: str | os.PathLike[str]) -> Datasette:
             settings=SETTINGS,
             template_dir=str(templates),
         )
-    webfacets.DATABASES[datasette] = database_name(path)
+    # The same database, counting some table pages from the summaries (webfacets).
+    name = database_name(path)
+    is_mutable = datasette.databases[name].is_mutable
+    datasette.remove_database(name)
+    datasette.add_database(
+        webfacets.SummaryDatabase(datasette, os.fspath(path), is_mutable=is_mutable), name=name
+    )
+    webfacets.DATABASES[datasette] = name
     return datasette
 
 
@@ -168,6 +181,32 @@ def render_cell(row, value, column, table, database, datasette):
 def extra_template_vars(datasette):
     """Lets the bundled templates build topic feed and story links."""
     return {"aggregator_topic_urls": lambda database, topic: topic_urls(datasette, database, topic)}
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    """The articles table page (HTML) without ?_col= or ?_nocol= shows ARTICLE_COLUMNS."""
+
+    def wrap(app):
+        async def with_default_columns(scope, receive, send):
+            name = webfacets.DATABASES.get(datasette)
+            if (
+                name is not None
+                and scope["type"] == "http"
+                and scope.get("path") == datasette.urls.table(name, "articles")
+            ):
+                query = scope.get("query_string", b"")
+                if not any(
+                    k in ("_col", "_nocol")
+                    for k, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+                ):
+                    columns = urlencode([("_col", c) for c in ARTICLE_COLUMNS]).encode()
+                    scope = {**scope, "query_string": query + b"&" + columns if query else columns}
+            await app(scope, receive, send)
+
+        return with_default_columns
+
+    return wrap
 
 
 @hookimpl
