@@ -3,6 +3,11 @@
     python bench/bench_warm.py --feeds 2000 --repeat 5          # issue #7's warm target
     python bench/bench_warm.py --feeds 200 --repeat 9 --profile  # + py-spy of our last run
 
+Before each of our polls the database's fetch_log is cut back to the cold poll's rows, so
+that every repetition is the first warm poll after a cold one (what bench_poll.py's warm
+scenario measures): each poll adds a row per feed, and a growing log makes every insert
+dearer. --keep-log lets it grow instead (a database with a history of polls).
+
 The cold poll a warm one needs first (ours without clustering, and aiohttp's to save the
 validators) is done once and kept in bench/.cache/warm-<N>-<port>/, so the feed server
 always listens on the same port (--port) and later invocations go straight to the warm
@@ -17,15 +22,26 @@ bench/.cache/profile-<N>-warm.txt and prints bench/profile_summary.py's summary 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
+import sqlite3
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import feedgen
 from bench_poll import Poll, Servers, feeds_yaml
 from benchlib import CACHE, REPO, log, stamp, write_result
+
+
+def trim_log(db: Path, rows: int) -> None:
+    """Keep the first `rows` rows of fetch_log: the cold poll's, one per feed."""
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("DELETE FROM fetch_log WHERE id > ?", [rows])
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def main() -> None:
@@ -37,6 +53,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18741, help="fixed: the cached DB has it")
     parser.add_argument("--profile", action="store_true", help="py-spy our last warm run")
     parser.add_argument("--fresh", action="store_true", help="redo the cold poll")
+    parser.add_argument("--keep-log", action="store_true", help="let fetch_log grow")
     args = parser.parse_args()
     # What bench_poll.Poll reads from its arguments.
     args.no_cluster, args.reader_python, args.f2s_python = True, None, None
@@ -69,6 +86,8 @@ def main() -> None:
         for i in range(args.repeat):
             last = i == args.repeat - 1
             profile, args.profile = args.profile, args.profile and last
+            if not args.keep_log:
+                trim_log(work / "ours.db", len(docs))
             steps = [
                 ("ours", lambda: poll.ours("warm")),
                 ("aiohttp", lambda: poll.aiohttp(args.port, "warm")),
@@ -120,6 +139,7 @@ def main() -> None:
             "concurrency": args.concurrency,
             "per_host": args.per_host,
             "profiled_last": args.profile,
+            "fetch_log_kept": args.keep_log,
         },
         "server_requests": server_stats,
         "summary": summary,
