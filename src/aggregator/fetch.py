@@ -476,7 +476,7 @@ async def _fetch_one(
 
 def _request_headers(client: httpx.AsyncClient, request: FeedRequest) -> httpx.Headers:
     """The client's headers and the feed's validators: what build_request would merge."""
-    headers = client.headers.raw
+    headers = list(client.headers.raw)
     # Validators go back exactly as the server sent them (str -> the same bytes); httpx
     # would otherwise refuse a non-ASCII value. They are sent on every hop, like httpx does.
     if request.etag is not None:
