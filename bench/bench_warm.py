@@ -15,8 +15,10 @@ polls. Each repetition runs our `update()` (bench/run_ours.py --no-cluster) and 
 floor (bench/floor_aiohttp.py) back to back, alternating which goes first, and the ratio
 ours÷aiohttp is taken per pair: the machine's load changes between pairs more than within
 one. Prints every pair, the median and the best ratio, and writes
-bench/results/<date>-warm-<N>.json. --profile records our last warm run with py-spy into
-bench/.cache/profile-<N>-warm.txt and prints bench/profile_summary.py's summary of it.
+bench/results/<date>-warm-<N>.json. --baseline-src OTHER/src runs another checkout's
+update() in every round as well (before/after under the same load). --profile records our
+last warm run with py-spy into bench/.cache/profile-<N>-warm.txt and prints
+bench/profile_summary.py's summary of it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 
 import feedgen
 from bench_poll import Poll, Servers, feeds_yaml
-from benchlib import CACHE, REPO, log, stamp, write_result
+from benchlib import CACHE, HERE, REPO, log, run_json, stamp, write_result
 
 
 def trim_log(db: Path, rows: int) -> None:
@@ -42,6 +44,12 @@ def trim_log(db: Path, rows: int) -> None:
         conn.execute("DELETE FROM fetch_log WHERE id > ?", [rows])
     with contextlib.closing(sqlite3.connect(db)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def baseline(work: Path, src: str) -> dict[str, Any]:
+    """bench/run_ours.py with another checkout's aggregator first on the import path."""
+    cmd = [sys.executable, str(HERE / "run_ours.py"), str(work / "feeds.yaml"), "--no-cluster"]
+    return run_json(cmd, env={"PYTHONPATH": str(Path(src).resolve())})
 
 
 def main() -> None:
@@ -54,6 +62,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="py-spy our last warm run")
     parser.add_argument("--fresh", action="store_true", help="redo the cold poll")
     parser.add_argument("--keep-log", action="store_true", help="let fetch_log grow")
+    parser.add_argument(
+        "--baseline-src", help="another checkout's src/: its update() runs in every round too"
+    )
     args = parser.parse_args()
     # What bench_poll.Poll reads from its arguments.
     args.no_cluster, args.reader_python, args.f2s_python = True, None, None
@@ -92,15 +103,22 @@ def main() -> None:
                 ("ours", lambda: poll.ours("warm")),
                 ("aiohttp", lambda: poll.aiohttp(args.port, "warm")),
             ]
+            if args.baseline_src:
+                steps.append(("baseline", lambda: baseline(work, args.baseline_src)))
             pair: dict[str, Any] = {}
             for name, step in steps if i % 2 == 0 else steps[::-1]:
+                if name == "baseline" and not args.keep_log:
+                    trim_log(work / "ours.db", len(docs))
                 pair[name] = step()
                 if "error" in pair[name]:
                     raise SystemExit(f"warm {name}: {pair[name]['error']}")
             args.profile = profile
-            if pair["ours"]["outcomes"] != {"not_modified": len(docs)}:
-                raise SystemExit(f"not a warm poll: {pair['ours']['outcomes']}")
+            for name in ("ours", "baseline"):
+                if name in pair and pair[name]["outcomes"] != {"not_modified": len(docs)}:
+                    raise SystemExit(f"not a warm poll ({name}): {pair[name]['outcomes']}")
             pair["ratio"] = pair["ours"]["seconds"] / pair["aiohttp"]["seconds"]
+            if "baseline" in pair:
+                pair["baseline_ratio"] = pair["baseline"]["seconds"] / pair["aiohttp"]["seconds"]
             pairs.append(pair)
             ours, floor = pair["ours"], pair["aiohttp"]
             log(
@@ -130,6 +148,18 @@ def main() -> None:
         f" (CPU {summary['aiohttp_cpu_median_s']:.2f})"
     )
     print(f"  ours÷aiohttp per pair: median {summary['ratio_median']:.2f}, best {min(ratios):.2f}")
+    if args.baseline_src:
+        base = [p["baseline_ratio"] for p in pairs]
+        summary["baseline_median_s"] = statistics.median(p["baseline"]["seconds"] for p in pairs)
+        summary["baseline_cpu_median_s"] = statistics.median(
+            p["baseline"]["cpu_seconds"] for p in pairs
+        )
+        summary["baseline_ratio_median"] = statistics.median(base)
+        print(
+            f"  baseline ({args.baseline_src}) median {summary['baseline_median_s']:.3f} s"
+            f" (CPU {summary['baseline_cpu_median_s']:.2f}), ÷aiohttp per round: median"
+            f" {statistics.median(base):.2f}, best {min(base):.2f}"
+        )
     data = {
         **info,
         "scenario": "warm",
@@ -140,6 +170,7 @@ def main() -> None:
             "per_host": args.per_host,
             "profiled_last": args.profile,
             "fetch_log_kept": args.keep_log,
+            "baseline_src": args.baseline_src,
         },
         "server_requests": server_stats,
         "summary": summary,
