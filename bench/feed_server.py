@@ -9,7 +9,7 @@ from being the bottleneck. ETag/If-None-Match and Last-Modified/If-Modified-Sinc
 Keep-alive, pipelining and `Connection: close` are honoured. Prints one JSON line
 {"ready": true, "port": N, "pid": P} when listening; with --reuse-port several processes
 can share the port (the kernel spreads connections). On SIGTERM prints requests per status
-and its CPU seconds spent serving.
+and connections accepted, and its CPU seconds spent serving.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ class Site:
     def __init__(self, docs: list[feedgen.Doc]) -> None:
         self.docs = {(d.host.encode(), d.path.encode()): self._render(d) for d in docs}
         self.stats = {200: 0, 304: 0, 404: 0}
+        #: Connections accepted: a client that keeps its connections alive opens few.
+        self.connections = 0
 
     @staticmethod
     def _render(d: feedgen.Doc) -> tuple[bytes, bytes, bytes, bytes, bytes]:
@@ -68,6 +70,7 @@ class Handler(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.host = transport.get_extra_info("sockname")[0].encode()
+        self.site.connections += 1
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -140,7 +143,7 @@ async def serve(docs: list[feedgen.Doc], port: int, reuse_port: bool) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     # The server's CPU while serving: far below the clients' shows it was not the limit.
     cpu = usage.ru_utime + usage.ru_stime - ready.ru_utime - ready.ru_stime
-    stats = {**site.stats, "cpu_seconds": round(cpu, 2)}
+    stats = {**site.stats, "connections": site.connections, "cpu_seconds": round(cpu, 2)}
     print(json.dumps({"stats": stats}), flush=True)
 
 

@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).parent.parent / "src" / "aggregator"
 ALLOWED = {
     "httpx": {"fetch.py"},
     "aiohttp": {"fetch.py"},
+    "yarl": {"fetch.py"},
     "sqlite_utils": {"store.py", "schema.py"},
     "sqlite3": {"store.py"},
     "feedparser": {"parse.py"},

@@ -80,6 +80,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def route_echo(self, **query: str) -> None:
+        """The request target as the server received it; two Cache-Control lines."""
+        body = self.path.encode("ascii")
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "public")
+        self.send_header("Cache-Control", "max-age=600")
+        self.end_headers()
+        self.wfile.write(body)
+
     def route_slow(self, delay: str = "0.1", n: str = "") -> None:
         """Wait before answering at all (the read timeout's case)."""
         time.sleep(float(delay))
@@ -195,6 +205,48 @@ def test_conditional_get_sends_validators_byte_for_byte_and_304_is_not_modified(
 
     assert result.ok and result.not_modified and result.status == 304
     assert result.content is None and result.header("etag") == etag
+
+
+def test_url_goes_out_percent_encoded_and_repeated_headers_are_joined(server):
+    """The URL reaches the server as httpx encodes it (spaces, non-ASCII, an already
+    encoded %2F left alone), and a header sent twice is kept as one value joined by ", "
+    (as httpx reads it: the schedule reads max-age from it)."""
+    url = server.url("/echo") + "?q=a b&city=Zürich&path=a%2Fb"
+    result = fetch_one(url)
+    assert result.ok, result.error_message
+    assert result.content == b"/echo?q=a%20b&city=Z%C3%BCrich&path=a%2Fb"
+    assert result.header("cache-control") == "public, max-age=600"
+
+
+def test_young_collections_are_rarer_during_a_poll_and_restored_after(httpserver):
+    """fetch_all raises the garbage collector's young-generation threshold while it runs
+    (fewer collections over the objects of the requests in flight) and puts the caller's
+    back afterwards, also when the caller stops early."""
+    import gc
+
+    from aggregator.fetch import GC_YOUNG_THRESHOLD
+
+    httpserver.expect_request("/feed").respond_with_data(FEED)
+    before = gc.get_threshold()
+    requests = [FeedRequest(url=httpserver.url_for("/feed")) for _ in range(3)]
+
+    async def poll(stop_after: int) -> list[tuple[int, int, int]]:
+        seen = []
+        async with contextlib.aclosing(fetch_all(requests, FAST)) as results:
+            async for _ in results:
+                seen.append(gc.get_threshold())
+                if len(seen) == stop_after:
+                    break
+        return seen
+
+    try:
+        gc.set_threshold(700, 10, 10)
+        assert asyncio.run(poll(3)) == [(GC_YOUNG_THRESHOLD, 10, 10)] * 3
+        assert gc.get_threshold() == (700, 10, 10)
+        assert asyncio.run(poll(1)) == [(GC_YOUNG_THRESHOLD, 10, 10)]
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
 
 
 # --------------------------------------------------------------------------- redirects

@@ -160,6 +160,37 @@ def test_validators_replaced_together_and_health(store: Store) -> None:
     )
 
 
+def test_an_attempt_half_written_fails_the_whole_transaction(store: Store) -> None:
+    """record_attempt inside a caller's transaction (the updater's shared commit of 304s)
+    takes no savepoint of its own: when the feed row cannot be updated after the log row
+    went in, it raises StoreError and the caller's rollback leaves neither; on its own it
+    rolls back by itself. A successful attempt in the same transaction is kept."""
+    a, b = (
+        store.feed_states()["http://127.0.0.1:1/a.xml"],
+        store.feed_states()["http://127.0.0.1:1/b.xml"],
+    )
+    not_modified = FetchResult(url=a.url, final_url=a.url, status=304, started=NOW, duration=0.1)
+    store.db.execute(
+        "CREATE TRIGGER refuse_b BEFORE UPDATE ON feeds WHEN old.id = "
+        f"{b.id} BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    log = "SELECT feed_id, outcome FROM fetch_log ORDER BY id"
+    with pytest.raises(StoreError, match="refused"), store.transaction():
+        store.record_attempt(a, not_modified, outcome="not_modified")
+        assert store.db.execute(log).fetchall() == [(a.id, "not_modified")]
+        store.record_attempt(b, not_modified, outcome="not_modified")
+    assert store.db.execute(log).fetchall() == []
+    with pytest.raises(StoreError, match="refused"):
+        store.record_attempt(b, not_modified, outcome="not_modified")
+    assert store.db.execute(log).fetchall() == []
+    with store.transaction():
+        store.record_attempt(a, not_modified, outcome="not_modified")
+    assert store.db.execute(log).fetchall() == [(a.id, "not_modified")]
+    assert store.db.execute("SELECT last_status FROM feeds WHERE id = ?", [a.id]).fetchone() == (
+        304,
+    )
+
+
 def test_entries_without_link_are_per_feed(store: Store) -> None:
     states = store.feed_states()
     a, b = states["http://127.0.0.1:1/a.xml"], states["http://127.0.0.1:1/b.xml"]

@@ -290,21 +290,21 @@ class Store:
         plan: PollPlan | None = None,
         feed_ttl: int | None = None,
     ) -> None:
-        """Log one attempt, update the feed's health and schedule, in one transaction."""
-        with self.transaction():
-            self._record_attempt(
-                feed,
-                result,
-                outcome,
-                error_class,
-                error_message,
-                counts,
-                body_hash,
-                feed_title,
-                site_url,
-                plan=plan,
-                feed_ttl=feed_ttl,
-            )
+        """Log one attempt, update the feed's health and schedule, all or nothing.
+
+        Inside a caller's transaction (update._BatchWriter: 304s and errors share one) the
+        writes join it without a savepoint of their own: a savepoint is two more statements,
+        each a hand-over of the GIL between the store thread and the event loop, for every
+        feed of a warm poll (issue #7). All or nothing still holds: every value is computed
+        before the first write, and a write that fails after another went through fails
+        the caller's whole transaction (StoreError).
+        """
+        args = (feed, result, outcome, error_class, error_message, counts, body_hash)
+        if not self.db.conn.in_transaction:
+            with self.transaction():
+                self._record_attempt(*args, feed_title, site_url, plan=plan, feed_ttl=feed_ttl)
+            return
+        self._record_attempt(*args, feed_title, site_url, plan=plan, feed_ttl=feed_ttl)
 
     def _record_attempt(
         self,
@@ -322,89 +322,90 @@ class Store:
         plan: PollPlan | None = None,
         feed_ttl: int | None = None,
     ) -> None:
+        """One fetch_log row, then one UPDATE of the feed row (two when a title arrives)."""
         started = iso(result.started)
         failed = outcome in ("error", "parse_error")
         next_poll = iso(plan.next_poll) if plan is not None else None
+        log_row = [
+            feed.id,
+            result.url,
+            result.final_url,
+            started,
+            round(result.duration * 1000),
+            result.status,
+            len(result.content) if result.content is not None else None,
+            outcome,
+            error_class,
+            error_message,
+            problem,
+            counts.new,
+            counts.updated,
+            next_poll,
+        ]
+        sets: dict[str, object] = {}
+        if plan is not None:
+            sets["next_poll"] = next_poll
+            sets["poll_interval"] = plan.interval
+            sets["poll_reason"] = plan.reason
+            sets["error_kind"] = plan.error_kind
+            sets["disabled_reason"] = plan.disabled_reason
+        sets["last_fetched"] = started
+        sets["last_status"] = result.status
+        sets["last_outcome"] = outcome
+        if failed:
+            sets["last_error"] = f"{error_class}: {error_message}"
+        else:
+            sets["last_success"] = started
+            sets["last_error"] = None
+            sets["error_count"] = 0
+            if result.status == 200:
+                # Validators are replaced together: a server that drops its ETag must not be
+                # sent the old one back.
+                sets["etag"] = result.header("etag")
+                sets["last_modified"] = result.header("last-modified")
+            if body_hash is not None:
+                sets["body_hash"] = body_hash
+            if outcome == "ok":
+                sets["feed_ttl"] = feed_ttl  # from the document just parsed (None: it has none)
+            if (
+                result.permanent_redirect
+                and result.final_url != feed.fetch_url
+                and not self.db.execute(
+                    "SELECT 1 FROM feeds WHERE id != ? AND ? IN (url, fetch_url)",
+                    [feed.id, result.final_url],
+                ).fetchone()
+            ):
+                # 301/308 all the way: ask the new address from now on (feeds.url, the
+                # identity from feeds.yaml, stays). A temporary redirect changes nothing, and
+                # neither does a move onto another feed's address (one feed, one schedule).
+                sets["fetch_url"] = result.final_url
+            if feed_title:
+                sets["feed_title"] = feed_title
+            if site_url:
+                sets["site_url"] = site_url
+        assignments = ", ".join(f"{k} = ?" for k in sets)
+        if failed:
+            assignments += ", error_count = error_count + 1"
+        # The log row first: a missing feed row (its foreign key) fails it before anything
+        # is written.
         self.db.execute(
             "INSERT INTO fetch_log (feed_id, url, final_url, started, duration_ms, status, bytes,"
             " outcome, error_class, error_message, problem, new_entries, updated_entries,"
             " next_poll) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                feed.id,
-                result.url,
-                result.final_url,
-                started,
-                round(result.duration * 1000),
-                result.status,
-                len(result.content) if result.content is not None else None,
-                outcome,
-                error_class,
-                error_message,
-                problem,
-                counts.new,
-                counts.updated,
-                next_poll,
-            ],
+            log_row,
         )
-        if plan is not None:
+        try:
             self.db.execute(
-                "UPDATE feeds SET next_poll = ?, poll_interval = ?, poll_reason = ?,"
-                " error_kind = ?, disabled_reason = ? WHERE id = ?",
-                [
-                    next_poll,
-                    plan.interval,
-                    plan.reason,
-                    plan.error_kind,
-                    plan.disabled_reason,
-                    feed.id,
-                ],
+                f"UPDATE feeds SET {assignments} WHERE id = ?", [*sets.values(), feed.id]
             )
-        if failed:
-            self.db.execute(
-                "UPDATE feeds SET last_fetched = ?, last_status = ?, last_outcome = ?,"
-                " last_error = ?, error_count = error_count + 1 WHERE id = ?",
-                [started, result.status, outcome, f"{error_class}: {error_message}", feed.id],
-            )
-            return
-        sets = {
-            "last_fetched": started,
-            "last_status": result.status,
-            "last_outcome": outcome,
-            "last_success": started,
-            "last_error": None,
-            "error_count": 0,
-        }
-        if result.status == 200:
-            # Validators are replaced together: a server that drops its ETag must not be
-            # sent the old one back.
-            sets["etag"] = result.header("etag")
-            sets["last_modified"] = result.header("last-modified")
-        if body_hash is not None:
-            sets["body_hash"] = body_hash
-        if outcome == "ok":
-            sets["feed_ttl"] = feed_ttl  # from the document just parsed (None: it has none)
-        if (
-            result.permanent_redirect
-            and result.final_url != feed.fetch_url
-            and not self.db.execute(
-                "SELECT 1 FROM feeds WHERE id != ? AND ? IN (url, fetch_url)",
-                [feed.id, result.final_url],
-            ).fetchone()
-        ):
-            # 301/308 all the way: ask the new address from now on (feeds.url, the
-            # identity from feeds.yaml, stays). A temporary redirect changes nothing, and
-            # neither does a move onto another feed's address (one feed, one schedule).
-            sets["fetch_url"] = result.final_url
-        if feed_title:
-            sets["feed_title"] = feed_title
-        if site_url:
-            sets["site_url"] = site_url
-        assignments = ", ".join(f"{k} = ?" for k in sets)
-        self.db.execute(f"UPDATE feeds SET {assignments} WHERE id = ?", [*sets.values(), feed.id])
-        if feed_title:
-            self.db.execute(
-                "UPDATE feeds SET title = ? WHERE id = ? AND title IS NULL", [feed_title, feed.id]
-            )
+            if feed_title and not failed:
+                self.db.execute(
+                    "UPDATE feeds SET title = ? WHERE id = ? AND title IS NULL",
+                    [feed_title, feed.id],
+                )
+        except sqlite3.Error as e:
+            # Half-written (the log row is in): only undoing the transaction is safe.
+            raise StoreError(f"write failed: {e}", path=self.path) from e
 
     def save_entries(
         self,

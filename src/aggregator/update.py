@@ -12,6 +12,7 @@ fetch_log row and the run goes on.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import hashlib
@@ -86,6 +87,16 @@ class UpdateSummary:
 
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run() formats its finished main task, this summary
+        # included, when it puts the SIGINT handler back, and the full repr of thousands of
+        # outcomes took ~20 ms of a 2,000-feed warm poll (issue #7).
+        counts = dict(collections.Counter(o.outcome for o in self.outcomes))
+        return (
+            f"UpdateSummary(<{len(self.outcomes)} outcomes: {counts}>,"
+            f" clustered={self.clustered}, new_stories={self.new_stories})"
+        )
 
 
 def utcnow() -> datetime:
