@@ -55,9 +55,11 @@ __all__ = ["ClusterSettings", "Clusterer", "tokens"]
 #: postings visited beyond them at most.
 _ALWAYS_PROBED = 4
 _PROBE_BUDGET = 500
-#: Share of the window that may change (articles added or evicted) before the indexed
-#: vectors are weighted again with the window's current IDF.
-_REWEIGHT = 0.5
+#: Changes to the window (articles added plus articles evicted), as a share of its size,
+#: before the indexed vectors are weighted again with the window's current IDF: 1.0 is a
+#: window half replaced once it is full (0.5 reweighted twice as often, 21 % of the time
+#: of clustering a 2,000-feed cold poll, for the same pair precision and recall).
+_REWEIGHT = 1.0
 #: Cosine below which a candidate is not checked for being a copy (copies score ~0.9).
 _COPY_COSINE = 0.3
 #: 1 + log(count) for every count a _Doc keeps.
@@ -263,7 +265,7 @@ class Clusterer:
     so a comparison is a dot product over shared tokens. Once the window has changed by
     `_REWEIGHT` of its size, every indexed vector is weighted again with the current IDF:
     a small window is reweighted at nearly every article, and the cost of a large one
-    stays linear (each reweighting follows half the window's turnover).
+    stays linear (each reweighting follows as many changes as the window holds).
     """
 
     def __init__(
