@@ -100,16 +100,25 @@ def test_topic_counts_are_read_from_the_summaries(demo_db: Path, monkeypatch, pa
     assert data["filtered_table_rows_count"] == stored > 0
 
 
-def test_a_topic_page_counts_what_the_summary_says(tmp_path: Path, demo_db: Path) -> None:
-    """A topic's count changed in facet_counts (and only there) is the count the page shows."""
+def _tampered_copy(tmp_path: Path, demo_db: Path, facet: str, value: str) -> Path:
+    """A copy of the demo database whose articles summary over-counts `value` by 1,000."""
     path = tmp_path / "copy.db"
     shutil.copy(demo_db, path)
     conn = sqlite3.connect(path)
     with conn:
         conn.execute(
             "UPDATE facet_counts SET n = n + 1000"
-            " WHERE tbl = 'articles' AND scope = '' AND facet = 'topics' AND value = 'sanctions'"
+            " WHERE tbl = 'articles' AND scope = '' AND facet = ? AND value = ?",
+            [facet, value],
         )
+    conn.close()
+    return path
+
+
+def test_a_topic_page_counts_what_the_summary_says(tmp_path: Path, demo_db: Path) -> None:
+    """A topic's count changed in facet_counts (and only there) is the count the page shows."""
+    path = _tampered_copy(tmp_path, demo_db, "topics", "sanctions")
+    conn = sqlite3.connect(path)
     (stored,) = conn.execute(
         "SELECT count(*) FROM article_topics WHERE topic = 'sanctions'"
     ).fetchone()
@@ -142,16 +151,7 @@ def test_aggregators_connections_get_a_bigger_page_cache(demo_db: Path, tmp_path
 
 def test_tampered_summary_shows_it_is_what_the_page_reads(tmp_path: Path, demo_db: Path) -> None:
     """A count changed in facet_counts (and only there) is what the articles page shows."""
-    path = tmp_path / "copy.db"
-    shutil.copy(demo_db, path)
-    conn = sqlite3.connect(path)
-    with conn:
-        conn.execute(
-            "UPDATE facet_counts SET n = n + 1000"
-            " WHERE tbl = 'articles' AND scope = '' AND facet = 'outlet' AND value = ?",
-            [OUTLET],
-        )
-    conn.close()
+    path = _tampered_copy(tmp_path, demo_db, "outlet", OUTLET)
     data = get_json(make_datasette(path), f"/{database_name(path)}/articles.json")
     (stored,) = (
         sqlite3.connect(path)
