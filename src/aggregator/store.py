@@ -142,7 +142,7 @@ class Store:
 
         SQLite otherwise checkpoints on the committing connection each time the log passes
         1,000 pages, so the store thread stopped for the copy and its disk syncs at every
-        4 MB written (storing 24,000 new entries: 15.3 s, 9.9 s without, issue #7). The
+        4 MB written (storing 24,000 new entries: 15.3-16.0 s, 9.4-10.3 s without, #7). The
         checkpoints are PASSIVE: they never wait for, or block, a reader or the writer.
         """
         stop = threading.Event()
