@@ -153,6 +153,7 @@ def add_members(
 
 
 def refresh_stories(store: Store, story_ids: Iterable[int]) -> None:
+    """`refresh` each of the stories, in id order."""
     for story_id in sorted(story_ids):
         refresh(store, story_id)
 
