@@ -352,35 +352,35 @@ class _Walker:
 
     # ----------------------------------------------------------------- RSS
 
-    def _channel(self, channel: Any, feed: dict[str, Any]) -> list[dict[str, Any]]:
+    def _feed_level(
+        self,
+        parent: Any,
+        feed: dict[str, Any],
+        own: Callable[[str, Any, dict[str, Any], list[dict[str, Any]]], bool],
+        *,
+        rss: bool,
+    ) -> list[dict[str, Any]]:
+        """The children of an RSS channel or Atom feed: title and links alike in both,
+        the dialect's own elements (entries among them) through `own`, which says whether
+        it took the element."""
         entries: list[dict[str, Any]] = []
         titles = 0
         feed_links: list[dict[str, str]] = []
-        for el in channel:
+        for el in parent:
             saved = self._enter(el)
             try:
                 k = self.key(el)
-                if k == "item":
-                    entries.append(self._item(el))
+                if own(k, el, feed, entries):
+                    pass
                 elif k == "title":
                     titles += 1
                     if titles > 1:
                         raise _Decline
-                    value, type_ = self.content_text(el, "text/plain", rss=True)
+                    value, type_ = self.content_text(el, "text/plain", rss=rss)
                     if value:
                         feed["title_detail"] = self.detail(type_, value)
                 elif k == "link":
                     self._feed_link(el, feed, feed_links)
-                elif k in ("language", "dc_language"):
-                    feed["language"] = self.text(el)
-                elif k in ("ttl", "sy_updateperiod", "sy_updatefrequency"):
-                    feed[k] = self.text(el)
-                elif k in ("image", "textinput"):
-                    self._inert(el, _IMAGE_CHILDREN)
-                elif k == "itunes_owner":
-                    self._inert(el, frozenset({"itunes_name", "itunes_email"}))
-                elif k == "itunes_category":
-                    self._inert(el, frozenset({"itunes_category"}))
                 elif k in _HARMLESS_IN_FEED:
                     self._inert(el)
                 else:
@@ -388,6 +388,28 @@ class _Walker:
             finally:
                 self.base, self.lang = saved
         return entries
+
+    def _channel(self, channel: Any, feed: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._feed_level(channel, feed, self._channel_child, rss=True)
+
+    def _channel_child(
+        self, k: str, el: Any, feed: dict[str, Any], entries: list[dict[str, Any]]
+    ) -> bool:
+        if k == "item":
+            entries.append(self._item(el))
+        elif k in ("language", "dc_language"):
+            feed["language"] = self.text(el)
+        elif k in ("ttl", "sy_updateperiod", "sy_updatefrequency"):
+            feed[k] = self.text(el)
+        elif k in ("image", "textinput"):
+            self._inert(el, _IMAGE_CHILDREN)
+        elif k == "itunes_owner":
+            self._inert(el, frozenset({"itunes_name", "itunes_email"}))
+        elif k == "itunes_category":
+            self._inert(el, frozenset({"itunes_category"}))
+        else:
+            return False
+        return True
 
     def _feed_link(self, el: Any, feed: dict[str, Any], links: list[dict[str, str]]) -> None:
         a = fpcompat.enforce_href(self.attrs(el))
@@ -418,43 +440,28 @@ class _Walker:
     # ----------------------------------------------------------------- Atom
 
     def _atom_feed(self, root: Any, feed: dict[str, Any]) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = []
-        titles = 0
-        feed_links: list[dict[str, str]] = []
-        for el in root:
-            saved = self._enter(el)
-            try:
-                k = self.key(el)
-                if k == "entry":
-                    if el.attrib:
-                        raise _Decline
-                    e: dict[str, Any] = {}
-                    self._entry_children(el, e, rss=False)
-                    _check_identity(e)
-                    entries.append(e)
-                elif k == "title":
-                    titles += 1
-                    if titles > 1:
-                        raise _Decline
-                    value, type_ = self.content_text(el, "text/plain", rss=False)
-                    if value:
-                        feed["title_detail"] = self.detail(type_, value)
-                elif k == "link":
-                    self._feed_link(el, feed, feed_links)
-                elif k in ("author", "contributor"):
-                    self._inert(el, frozenset({"name", "email", "uri"}))
-                elif k == "id":
-                    # _end_guid: a permalink id (Atom ids always are) is the link if none yet.
-                    if len(el) or self.attrs(el).get("ispermalink", "true") != "true":
-                        raise _Decline
-                    feed.setdefault("link", self.text(el))
-                elif k in _HARMLESS_IN_FEED:
-                    self._inert(el)
-                else:
-                    self._unknown(el)
-            finally:
-                self.base, self.lang = saved
-        return entries
+        return self._feed_level(root, feed, self._atom_feed_child, rss=False)
+
+    def _atom_feed_child(
+        self, k: str, el: Any, feed: dict[str, Any], entries: list[dict[str, Any]]
+    ) -> bool:
+        if k == "entry":
+            if el.attrib:
+                raise _Decline
+            e: dict[str, Any] = {}
+            self._entry_children(el, e, rss=False)
+            _check_identity(e)
+            entries.append(e)
+        elif k in ("author", "contributor"):
+            self._inert(el, frozenset({"name", "email", "uri"}))
+        elif k == "id":
+            # _end_guid: a permalink id (Atom ids always are) is the link if none yet.
+            if len(el) or self.attrs(el).get("ispermalink", "true") != "true":
+                raise _Decline
+            feed.setdefault("link", self.text(el))
+        else:
+            return False
+        return True
 
     # ----------------------------------------------------------------- entries
 
